@@ -1,0 +1,385 @@
+"""Markdown- and Chinese-aware splitter: blocks (headings, tables, lists, code, prose) -> sized chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+"""Counts embedding-model tokens for a batch of texts (no special tokens)."""
+
+SENTENCE_END = "。！？；!?"
+CLOSERS = "”’\"')）】」』》"
+CLAUSE_PUNCT = re.compile(r"[。，,；;！？!?：:、]")
+MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*?)[ \t#]*$")
+NUM_HEADING = re.compile(r"^(\d+(?:\.\d+){0,4})[ \t]+(\S.{0,40})$")
+FENCE = re.compile(r"^[ \t]*(```|~~~)")
+LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•·▪●◦]|\d{1,3}[.)、]|[(（]\d{1,3}[)）])[ \t]*\S")
+PIPE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
+PLAIN_HEADING_LEVEL = 7
+"""Level given to headings recognised only by their shape (below every numbered/markdown level)."""
+IMAGE_LINE = re.compile(r"^[ \t]*!?\[.*\]\(.*\)[ \t]*$")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage: ``text`` is exactly ``note_text[start:end]``."""
+
+    id: str
+    source: str
+    title: str
+    headings: tuple[str, ...]
+    start: int
+    end: int
+    text: str
+    context: str = ""
+    """Heading path (and a split table's header row) prefixed to ``text`` for embedding and prompts."""
+    position: int = 0
+    """Index of the chunk within its note (neighbours are position +- 1)."""
+
+    @property
+    def embed_text(self) -> str:
+        return f"{self.context}\n{self.text}" if self.context else self.text
+
+
+@dataclass
+class _Unit:
+    start: int
+    end: int
+    kind: str  # heading | para | list | table | code
+    block: int
+    headings: tuple[str, ...]
+    tokens: int = 0
+    header: str = ""  # a table's header row, repeated when the table is split
+    caption: bool = False  # a one-line paragraph directly before a table
+
+
+@dataclass
+class _Block:
+    kind: str
+    start: int
+    end: int
+    lines: list[tuple[int, int]] = field(default_factory=list)  # (start, end) of each line, no newline
+    level: int = 0
+    heading: str = ""
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    for line in text.split("\n"):
+        out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+def _gaps(line: str) -> int:
+    return len(re.findall(r"\S\s+(?=\S)", line.strip()))
+
+
+def _is_table_header(line: str) -> bool:
+    s = line.strip()
+    return 0 < len(s) <= 60 and _gaps(s) >= 1 and not CLAUSE_PUNCT.search(s) and not LIST_ITEM.match(s)
+
+
+def _parse_blocks(text: str) -> list[_Block]:
+    lines = _lines(text)
+    seg = [text[a:b] for a, b in lines]
+    blocks: list[_Block] = []
+    i, n = 0, len(lines)
+    while i < n:
+        line = seg[i]
+        if not line.strip():
+            i += 1
+            continue
+        a = lines[i][0]
+        if FENCE.match(line):
+            fence = FENCE.match(line).group(1)
+            j = i + 1
+            while j < n and not seg[j].strip().startswith(fence):
+                j += 1
+            j = min(j, n - 1)
+            blocks.append(_Block("code", a, lines[j][1], lines[i : j + 1]))
+            i = j + 1
+            continue
+        m = MD_HEADING.match(line)
+        if m:
+            blocks.append(_Block("heading", a, lines[i][1], [lines[i]], len(m.group(1)), m.group(2).strip()))
+            i += 1
+            continue
+        if PIPE_ROW.match(line) and i + 1 < n and PIPE_ROW.match(seg[i + 1]):
+            j = i
+            while j + 1 < n and PIPE_ROW.match(seg[j + 1]):
+                j += 1
+            blocks.append(_Block("table", a, lines[j][1], lines[i : j + 1]))
+            i = j + 1
+            continue
+        if _is_table_header(line) and i + 1 < n and seg[i + 1].strip():
+            k = _gaps(line)
+            j = i
+            while j + 1 < n and seg[j + 1].strip() and _gaps(seg[j + 1]) >= k and not LIST_ITEM.match(seg[j + 1]):
+                j += 1
+            if j > i:
+                blocks.append(_Block("table", a, lines[j][1], lines[i : j + 1]))
+                i = j + 1
+                continue
+        m = NUM_HEADING.match(line.strip())
+        if m and not CLAUSE_PUNCT.search(m.group(2)) and (i + 1 >= n or not seg[i + 1].strip()):
+            level = m.group(1).count(".") + 1
+            blocks.append(_Block("heading", a, lines[i][1], [lines[i]], level, line.strip()))
+            i += 1
+            continue
+        if LIST_ITEM.match(line):
+            j = i
+            while j + 1 < n:
+                nxt = seg[j + 1]
+                if LIST_ITEM.match(nxt) or (nxt.strip() and nxt[:1] in " \t" and not FENCE.match(nxt)):
+                    j += 1
+                elif not nxt.strip() and j + 2 < n and LIST_ITEM.match(seg[j + 2]):
+                    j += 2
+                else:
+                    break
+            blocks.append(_Block("list", a, lines[j][1], lines[i : j + 1]))
+            i = j + 1
+            continue
+        if _is_plain_heading(seg, i):
+            blocks.append(_Block("heading", a, lines[i][1], [lines[i]], PLAIN_HEADING_LEVEL, line.strip()))
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and seg[j + 1].strip() and not _starts_block(seg, j + 1):
+            j += 1
+        blocks.append(_Block("para", a, lines[j][1], lines[i : j + 1]))
+        i = j + 1
+    return blocks
+
+
+def _is_plain_heading(seg: list[str], i: int) -> bool:
+    """A short stand-alone line without punctuation between blank lines, as .txt exports write headings."""
+    s = seg[i].strip()
+    alone = (i == 0 or not seg[i - 1].strip()) and (i + 1 < len(seg) and not seg[i + 1].strip())
+    later = any(x.strip() for x in seg[i + 1 :])
+    return (
+        alone
+        and later
+        and 0 < len(s) <= 40
+        and not CLAUSE_PUNCT.search(s)
+        and s[-1] not in SENTENCE_END + "."
+        and not IMAGE_LINE.match(s)
+    )
+
+
+def _starts_block(seg: list[str], i: int) -> bool:
+    line = seg[i]
+    return bool(
+        FENCE.match(line)
+        or MD_HEADING.match(line)
+        or LIST_ITEM.match(line)
+        or (PIPE_ROW.match(line) and i + 1 < len(seg) and PIPE_ROW.match(seg[i + 1]))
+    )
+
+
+def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of sentences in ``text[start:end]``: ends at 。！？；!? (plus closers), '. ' and line breaks."""
+    spans: list[tuple[int, int]] = []
+    s = start
+    i = start
+    while i < end:
+        ch = text[i]
+        cut = None
+        if ch in SENTENCE_END:
+            j = i + 1
+            while j < end and (text[j] in SENTENCE_END or text[j] in CLOSERS):
+                j += 1
+            cut = j
+        elif ch == "." and (i + 1 == end or text[i + 1].isspace()) and not (i > start and text[i - 1].isdigit()):
+            cut = i + 1
+        elif ch == "\n":
+            cut = i
+        if cut is not None:
+            spans.append((s, cut))
+            s = cut
+            i = cut if cut > i else i + 1
+        else:
+            i += 1
+    spans.append((s, end))
+    return [t for t in (_trim(text, a, b) for a, b in spans) if t]
+
+
+def _trim(text: str, a: int, b: int) -> tuple[int, int] | None:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return (a, b) if a < b else None
+
+
+def document_title(text: str, blocks: list[_Block] | None = None) -> str:
+    """The note's title: its top-level markdown heading, else its first meaningful line."""
+    blocks = _parse_blocks(text) if blocks is None else blocks
+    md = [b for b in blocks if b.kind == "heading" and MD_HEADING.match(text[b.start : b.end])]
+    if md:
+        top = min(b.level for b in md)
+        return next(b.heading for b in md if b.level == top)[:80]
+    for line in text.split("\n"):
+        if line.strip() and not IMAGE_LINE.match(line):
+            return line.strip()[:80]
+    return ""
+
+
+class Chunker:
+    """Splits one note into chunks of about ``target`` tokens (never more than ``max_tokens``)."""
+
+    def __init__(self, count_tokens: TokenCounter, target: int = 160, max_tokens: int = 400, overlap: int = 1):
+        self.count = count_tokens
+        self.target = target
+        self.max = max_tokens
+        self.overlap = overlap
+
+    # --- units -----------------------------------------------------------------------------
+    def _units(self, text: str, blocks: list[_Block]) -> list[_Unit]:
+        units: list[_Unit] = []
+        path: list[tuple[int, str]] = []
+        for bi, block in enumerate(blocks):
+            if block.kind == "heading":
+                path = [(lvl, h) for lvl, h in path if lvl < block.level] + [(block.level, block.heading)]
+            headings = tuple(h for _, h in path)
+            if block.kind == "heading":
+                units.append(_Unit(block.start, block.end, "heading", bi, headings))
+            elif block.kind == "para":
+                for a, b in split_sentences(text, block.start, block.end):
+                    units.append(_Unit(a, b, "para", bi, headings))
+            elif block.kind == "list":
+                items: list[tuple[int, int]] = []
+                for a, b in block.lines:
+                    if LIST_ITEM.match(text[a:b]) or not items:
+                        items.append((a, b))
+                    elif text[a:b].strip():
+                        items[-1] = (items[-1][0], b)
+                for a, b in items:
+                    span = _trim(text, a, b)
+                    if span:
+                        units.append(_Unit(span[0], span[1], "list", bi, headings))
+            else:  # table or code: one unit per line, kept together when it fits
+                header = text[block.lines[0][0] : block.lines[0][1]].strip() if block.kind == "table" else ""
+                for a, b in block.lines:
+                    span = _trim(text, a, b)
+                    if span:
+                        units.append(_Unit(span[0], span[1], block.kind, bi, headings, header=header))
+        counts = self.count([text[u.start : u.end] for u in units]) if units else []
+        out: list[_Unit] = []
+        for unit, tokens in zip(units, counts, strict=True):
+            unit.tokens = tokens
+            out.extend(self._split_long(text, unit) if tokens > self.max else [unit])
+        for k in range(1, len(out)):  # a one-line paragraph right before a table is its caption
+            prev, cur = out[k - 1], out[k]
+            if cur.kind == "table" and prev.kind == "para" and prev.block == cur.block - 1 and (
+                k < 2 or out[k - 2].block != prev.block
+            ):
+                prev.caption = True
+        return out
+
+    def _split_long(self, text: str, unit: _Unit) -> list[_Unit]:
+        """Hard-split one over-long sentence/line at token boundaries (the only mid-sentence cut)."""
+        pieces: list[_Unit] = []
+        a = unit.start
+        while a < unit.end:
+            lo, hi = a + 1, unit.end
+            while lo < hi:  # largest b with count(text[a:b]) <= max
+                mid = (lo + hi + 1) // 2
+                if self.count([text[a:mid]])[0] <= self.max:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            b = lo
+            span = _trim(text, a, b)
+            if span:
+                pieces.append(_Unit(span[0], span[1], unit.kind, unit.block, unit.headings,
+                                    self.count([text[span[0] : span[1]]])[0], unit.header))
+            a = b
+        return pieces
+
+    # --- packing ---------------------------------------------------------------------------
+    def _pack(self, units: list[_Unit]) -> list[list[_Unit]]:
+        groups: list[list[_Unit]] = []
+        cur: list[_Unit] = []
+
+        def size(us: list[_Unit]) -> int:
+            return sum(u.tokens for u in us) + max(0, len(us) - 1)
+
+        def close(next_unit: _Unit | None) -> list[_Unit]:
+            """Emit ``cur``; return the sentences carried over as overlap into the next chunk."""
+            if not cur:
+                return []
+            groups.append(list(cur))
+            if next_unit is None or self.overlap <= 0 or next_unit.kind not in {"para", "list"}:
+                return []
+            carry = [u for u in cur[-self.overlap :] if u.block == next_unit.block and u.kind == next_unit.kind]
+            if len(carry) == len(cur) or size([*carry, next_unit]) > self.max:
+                return []
+            return carry
+
+        i = 0
+        while i < len(units):
+            u = units[i]
+            if u.kind in {"table", "code"}:
+                j = i
+                while j + 1 < len(units) and units[j + 1].block == u.block:
+                    j += 1
+                block = units[i : j + 1]
+                if size(block) <= self.max:
+                    caption = [cur[-1]] if cur and cur[-1].caption else []
+                    if size(cur + block) > self.max:
+                        if caption:
+                            cur.pop()
+                        cur = close(None)
+                        cur = caption + cur
+                    cur.extend(block)
+                    if size(cur) >= self.target:
+                        cur = close(None)
+                else:  # long table/code: split by rows, each piece re-states the header (see context)
+                    cur = close(None)
+                    for row in block:
+                        if cur and size([*cur, row]) > self.target:
+                            cur = close(None)
+                        cur.append(row)
+                    cur = close(None)
+                i = j + 1
+                continue
+            if u.kind == "heading":
+                if not all(x.kind == "heading" for x in cur):  # consecutive headings stay together
+                    cur = close(None)
+                cur.append(u)
+            elif cur and size([*cur, u]) > self.target and not all(x.kind == "heading" for x in cur):
+                cur = close(u)
+                cur.append(u)
+            elif cur and size([*cur, u]) > self.max:
+                cur = close(u)
+                cur.append(u)
+            else:
+                cur.append(u)
+            i += 1
+        close(None)
+        return groups
+
+    # --- public ----------------------------------------------------------------------------
+    def split(self, text: str, source: str) -> list[Chunk]:
+        """Chunk one decoded note. Offsets index into ``text``."""
+        blocks = _parse_blocks(text)
+        title = document_title(text, blocks)
+        chunks: list[Chunk] = []
+        occurrences: dict[str, int] = {}
+        for group in self._pack(self._units(text, blocks)):
+            start, end = group[0].start, group[-1].end
+            body = text[start:end]
+            first = next((u for u in group if u.kind != "heading"), group[0])
+            headings = first.headings
+            path = [title, *[h for h in headings if h != title]]
+            context = " > ".join(p for p in path if p)
+            if first.kind == "table" and first.header and not body.startswith(first.header):
+                context = f"{context}\n{first.header}" if context else first.header
+            nth = occurrences[body] = occurrences.get(body, -1) + 1  # identical passages in one note
+            digest = hashlib.sha256(f"{source}\x00{nth}\x00{body}".encode()).hexdigest()[:20]
+            chunks.append(Chunk(digest, source, title, headings, start, end, body, context, len(chunks)))
+        return chunks

@@ -1,0 +1,227 @@
+"""``ingest(settings, paths)``: load notes, chunk, embed what is new, and swap in a new index generation."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ingest.chunking import Chunk, Chunker
+from ingest.loaders import Note, NotesError, Skipped, load_notes
+from ingest.store import (
+    FileEntry,
+    IndexCorruptError,
+    IndexMissingError,
+    Manifest,
+    load_index,
+    new_dense_store,
+    read_manifest,
+    write_generation,
+    writer_lock,
+)
+from notesqa.settings import Settings
+
+CHUNKER_VERSION = 1
+"""Bump when chunking changes in a way that must invalidate existing indexes."""
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: stage is "files" or "chunks"."""
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did (the ``--json`` output is exactly :meth:`summary`)."""
+
+    files_added: int = 0
+    files_changed: int = 0
+    files_removed: int = 0
+    files_unchanged: int = 0
+    files_skipped: int = 0
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    skipped: list[Skipped] = field(default_factory=list)
+    rebuilt: bool = False
+
+    def summary(self) -> dict[str, int | float]:
+        data = asdict(self)
+        data.pop("skipped")
+        data.pop("rebuilt")
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+def signature(settings: Settings) -> dict[str, object]:
+    """Everything that makes stored vectors/chunks incompatible when it changes."""
+    from ingest.embeddings import model_id
+
+    return {
+        "embed_model": model_id(settings),
+        "chunk_target_tokens": settings.chunk_target_tokens,
+        "chunk_max_tokens": settings.chunk_max_tokens,
+        "chunk_overlap_sentences": settings.chunk_overlap_sentences,
+        "chunker_version": CHUNKER_VERSION,
+    }
+
+
+def _resolve_scope(settings: Settings, paths: Sequence[Path], recorded_root: str | None) -> tuple[Path, list[Path]]:
+    """Return (root, scope): sources are relative to root; files under scope are what this run looks at."""
+    if not paths:
+        root = Path(recorded_root) if recorded_root else settings.corpus_dir
+        if not root.exists():
+            raise NotesError(f"Notes folder {root} does not exist.")
+        return root.resolve(), [root.resolve()]
+    resolved = [Path(p).expanduser().resolve() for p in paths]
+    for p in resolved:
+        if not p.exists():
+            raise NotesError(f"{p} does not exist.")
+    if len(resolved) == 1 and resolved[0].is_dir():
+        return resolved[0], resolved
+    root = Path(recorded_root or settings.corpus_dir).resolve()
+    for p in resolved:
+        if not p.is_relative_to(root):
+            raise NotesError(f"{p} is not inside the notes folder {root}; ingest that folder instead.")
+    return root, resolved
+
+
+def _in_scope(source: str, root: Path, scope: list[Path]) -> bool:
+    path = root / source
+    return any(path == s or path.is_relative_to(s) for s in scope)
+
+
+def _text_key(chunk: Chunk) -> str:
+    return hashlib.sha256(chunk.embed_text.encode()).hexdigest()
+
+
+def ingest(
+    settings: Settings,
+    paths: Sequence[Path] = (),
+    *,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    lock_wait_s: float = 0.0,
+) -> IngestReport:
+    """Bring the index at ``settings.index_dir`` in line with the notes; embed only what is new."""
+    t0 = time.perf_counter()
+    index_dir = settings.index_dir
+    with writer_lock(index_dir, lock_wait_s):
+        old_manifest: Manifest | None = None
+        if not rebuild:
+            try:
+                old_manifest = read_manifest(index_dir)
+            except IndexMissingError:
+                old_manifest = None
+        root, scope = _resolve_scope(settings, paths, old_manifest.root if old_manifest else None)
+        if old_manifest and Path(old_manifest.root) != root:
+            old_manifest = None  # another folder: this index now mirrors it
+        notes, skipped = load_notes(scope, root, int(settings.max_note_mb * 1_000_000))
+        report = IngestReport(files_skipped=len(skipped), skipped=skipped)
+        if not notes and not (old_manifest and old_manifest.files):
+            where = ", ".join(str(s) for s in scope)
+            raise NotesError(f"No notes (.md, .markdown, .txt) with text found in {where}.")
+
+        sig = signature(settings)
+        compatible = old_manifest is not None and old_manifest.signature == sig
+        report.rebuilt = not compatible
+        old_files = old_manifest.files if compatible and old_manifest else {}
+        found = {n.source: n for n in notes}
+        skipped_sources = {s.source for s in skipped}
+        added = [n for n in notes if n.source not in old_files]
+        changed = [n for n in notes if n.source in old_files and old_files[n.source].sha256 != n.sha256]
+        removed = [
+            s for s in old_files
+            if s not in found and s not in skipped_sources and _in_scope(s, root, scope)
+        ]
+        report.files_added, report.files_changed, report.files_removed = len(added), len(changed), len(removed)
+        report.files_unchanged = sum(
+            1 for n in notes if n.source in old_files and old_files[n.source].sha256 == n.sha256
+        )
+        if compatible and not (added or changed or removed):
+            report.chunks_total = old_manifest.chunk_count if old_manifest else 0
+            report.seconds = time.perf_counter() - t0
+            return report
+        _write(settings, sig, root, old_manifest if compatible else None, added + changed,
+               changed, removed, report, progress)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+
+def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest | None,
+           to_chunk: list[Note], changed: list[Note], removed: list[str], report: IngestReport,
+           progress: Progress | None) -> None:
+    from ingest.embeddings import TokenCounter, get_embeddings, model_folder
+    from ingest.sparse import SparseIndex, tokenize
+
+    embeddings = get_embeddings(settings)
+    chunker = Chunker(TokenCounter(model_folder(settings)), settings.chunk_target_tokens,
+                      settings.chunk_max_tokens, settings.chunk_overlap_sentences)
+    if old is not None:
+        try:
+            current = load_index(settings.index_dir, embeddings)
+        except IndexCorruptError:
+            raise
+        files = dict(old.files)
+        chunks = [current.chunks[cid] for cid in current.order]
+        tokens = [current.tokens[cid] for cid in current.order]
+        dense = current.dense
+        dim = old.dim
+    else:
+        current, files, chunks, tokens, dense, dim = None, {}, [], [], None, 0
+
+    # 1. drop chunks of removed and changed notes, remembering their vectors for reuse (renames, edits)
+    dropped_sources = set(removed) | {n.source for n in changed}
+    dropped_ids = [cid for s in dropped_sources for cid in files[s].chunk_ids]
+    reusable: dict[str, list[float]] = {}
+    if current is not None and dropped_ids:
+        vectors = current.vectors(dropped_ids)
+        for cid, vec in zip(dropped_ids, vectors, strict=True):
+            reusable[_text_key(current.chunks[cid])] = vec.tolist()
+        dense.delete(dropped_ids)
+        dropped = set(dropped_ids)
+        keep = [i for i, c in enumerate(chunks) if c.id not in dropped]
+        chunks, tokens = [chunks[i] for i in keep], [tokens[i] for i in keep]
+    for s in dropped_sources:
+        files.pop(s, None)
+
+    # 2. chunk new and changed notes
+    new_chunks: list[Chunk] = []
+    for done, note in enumerate(to_chunk, 1):
+        note_chunks = chunker.split(note.text, note.source)
+        new_chunks.extend(note_chunks)
+        files[note.source] = FileEntry(note.sha256, [c.id for c in note_chunks], note.encoding,
+                                       note_chunks[0].title if note_chunks else "", time.time())
+        if progress:
+            progress("files", done, len(to_chunk))
+
+    # 3. embed only texts whose vector we do not already have
+    todo = [c for c in new_chunks if _text_key(c) not in reusable]
+    vectors: dict[str, list[float]] = {}
+    batch = max(1, settings.embed_batch_size * 2)
+    for i in range(0, len(todo), batch):
+        part = todo[i : i + batch]
+        for c, vec in zip(part, embeddings.embed_documents([c.embed_text for c in part]), strict=True):
+            vectors[c.id] = vec
+        if progress:
+            progress("chunks", min(i + batch, len(todo)), len(todo))
+    for c in new_chunks:
+        vectors.setdefault(c.id, reusable.get(_text_key(c), []))
+    report.chunks_embedded = len(todo)
+
+    if dense is None:
+        dim = len(next(iter(vectors.values()))) if vectors else embeddings.dimension
+        dense = new_dense_store(embeddings, dim)
+    if new_chunks:
+        dense.add_embeddings(
+            [(c.embed_text, vectors[c.id]) for c in new_chunks],
+            metadatas=[{"chunk_id": c.id, "source": c.source} for c in new_chunks],
+            ids=[c.id for c in new_chunks],
+        )
+    chunks.extend(new_chunks)
+    tokens.extend(tokenize(c.embed_text) for c in new_chunks)
+    sparse = SparseIndex.build(tokens, [c.id for c in chunks])
+    manifest = Manifest(signature=sig, root=str(root), dim=dim, files=files,
+                        generation=old.generation if old else 0)
+    write_generation(settings.index_dir, manifest, chunks, tokens, dense, sparse)
+    report.chunks_total = len(chunks)

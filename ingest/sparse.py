@@ -1,0 +1,99 @@
+"""BM25 over jieba tokens (bm25s): tokenizer, build, save/load, search."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"\w", re.UNICODE)
+_JIEBA_LOCK = threading.Lock()
+_jieba = None
+
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 或 也 就 都 而 被 把 对 中 上 下 为 以 之 其 这 那 有 个 一 不 我 你 他 她 它 们 吗 呢 啊 吧 "
+    "什么 怎么 如何 哪些 哪个 多少 为什么 是否 里 "
+    "a an the of to in on for and or is are was were be by with as at from that this what which who how "
+    "does do did why when where it its their there".split()
+)
+"""Function words that carry no topic (questions are full of them); content words are never listed."""
+
+
+def _cutter():  # type: ignore[no-untyped-def]
+    global _jieba
+    with _JIEBA_LOCK:
+        if _jieba is None:
+            import logging
+
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            jieba.initialize()
+            _jieba = jieba
+    return _jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased jieba search-mode tokens without punctuation or stop words (Chinese and English)."""
+    jieba = _cutter()
+    out = []
+    for token in jieba.lcut_for_search(text.lower()):
+        token = token.strip()
+        if token and _WORD.search(token) and token not in STOPWORDS:
+            out.append(token)
+    return out
+
+
+class SparseIndex:
+    """A BM25 index whose rows line up with a list of chunk ids."""
+
+    def __init__(self, retriever, ids: list[str]):  # type: ignore[no-untyped-def]
+        self.retriever = retriever
+        self.ids = ids
+        self._vocab = set(retriever.vocab_dict) if retriever is not None else set()
+
+    @classmethod
+    def build(cls, tokens: list[list[str]], ids: list[str]) -> SparseIndex:
+        import bm25s
+
+        if not ids:
+            return cls(None, [])
+        retriever = bm25s.BM25()
+        retriever.index([t or [""] for t in tokens], show_progress=False)
+        return cls(retriever, ids)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.retriever is not None:
+            self.retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, ids: list[str]) -> SparseIndex:
+        import bm25s
+
+        if not ids:
+            return cls(None, [])
+        retriever = bm25s.BM25.load(str(folder), show_progress=False)
+        return cls(retriever, ids)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, BM25 score) with a positive score."""
+        if self.retriever is None:
+            return []
+        terms = [t for t in tokenize(query) if t in self._vocab]
+        if not terms:
+            return []
+        k = min(k, len(self.ids))
+        docs, scores = self.retriever.retrieve([terms], k=k, show_progress=False, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every row (for diagnostics and baselines)."""
+        if self.retriever is None:
+            return np.zeros(0, dtype=np.float32)
+        terms = [t for t in tokenize(query) if t in self._vocab]
+        if not terms:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self.retriever.get_scores(terms), dtype=np.float32)

@@ -1,0 +1,343 @@
+"""The index directory: manifest, dense (FAISS) and sparse (BM25) stores, atomic generations, writer lock.
+
+Layout of ``index_dir``::
+
+    CURRENT            name of the live generation (replaced atomically with os.replace)
+    gen-000007/        one immutable generation
+        manifest.json  format, signature (embedding model, chunk settings), root, files, dim
+        chunks.jsonl   every chunk (+ its BM25 tokens), in BM25 row order
+        dense/         LangChain FAISS store (index.faiss + index.pkl)
+        sparse/        bm25s index
+    .lock              single-writer lock (fcntl)
+
+Only this module reads or writes files inside an index directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.chunking import Chunk
+from ingest.sparse import SparseIndex
+
+INDEX_FORMAT = 1
+CURRENT = "CURRENT"
+GEN_PREFIX = "gen-"
+
+
+class IndexMissingError(FileNotFoundError):
+    """There is no index yet at this path."""
+
+
+class IndexCorruptError(RuntimeError):
+    """The index directory exists but cannot be trusted; ``notesqa ingest --rebuild`` recovers."""
+
+
+class IndexLockedError(RuntimeError):
+    """Another process is writing this index."""
+
+
+@dataclass
+class FileEntry:
+    """What the manifest remembers of one note."""
+
+    sha256: str
+    chunk_ids: list[str]
+    encoding: str
+    title: str
+    ingested_at: float
+
+
+@dataclass
+class Manifest:
+    """The record of one generation: what was ingested and how."""
+
+    signature: dict[str, Any]
+    root: str
+    dim: int
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    generation: int = 0
+    created: float = field(default_factory=time.time)
+    format: int = INDEX_FORMAT
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(f.chunk_ids) for f in self.files.values())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        if data.get("format") != INDEX_FORMAT:
+            raise IndexCorruptError(f"index format {data.get('format')} is not {INDEX_FORMAT}")
+        data["files"] = {k: FileEntry(**v) for k, v in data["files"].items()}
+        return cls(**data)
+
+
+def _corrupt(index_dir: Path, why: str) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"The index at {index_dir} is damaged ({why}). Run `notesqa ingest --rebuild` to recreate it."
+    )
+
+
+def current_generation(index_dir: Path) -> Path:
+    """The live generation folder, or ``IndexMissingError`` / ``IndexCorruptError``."""
+    index_dir = Path(index_dir)
+    marker = index_dir / CURRENT
+    if not marker.is_file():
+        if index_dir.is_dir() and any(index_dir.glob(GEN_PREFIX + "*")):
+            raise _corrupt(index_dir, "CURRENT marker missing")
+        raise IndexMissingError(f"No index at {index_dir}. Run `notesqa ingest` first.")
+    name = marker.read_text().strip()
+    gen = index_dir / name
+    if not name.startswith(GEN_PREFIX) or not gen.is_dir():
+        raise _corrupt(index_dir, f"CURRENT points at missing generation {name!r}")
+    return gen
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """Load only the manifest of the live generation (cheap: no vectors)."""
+    gen = current_generation(index_dir)
+    try:
+        return Manifest.from_json((gen / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise _corrupt(Path(index_dir), "manifest.json missing") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _corrupt(Path(index_dir), f"manifest.json unreadable: {exc}") from exc
+
+
+def _chunk_from_record(rec: dict[str, Any]) -> Chunk:
+    return Chunk(
+        rec["id"], rec["source"], rec["title"], tuple(rec["headings"]), rec["start"], rec["end"],
+        rec["text"], rec.get("context", ""), rec.get("position", 0),
+    )
+
+
+def _chunk_record(chunk: Chunk, tokens: list[str]) -> dict[str, Any]:
+    rec = asdict(chunk)
+    rec["headings"] = list(chunk.headings)
+    rec["tokens"] = tokens
+    return rec
+
+
+class Index:
+    """One loaded, immutable generation: chunks, dense vectors, BM25. Safe to share between threads."""
+
+    def __init__(self, path: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
+                 dense: Any, sparse: SparseIndex):
+        self.path = path
+        self.manifest = manifest
+        self.order = [c.id for c in chunks]
+        self.chunks = {c.id: c for c in chunks}
+        self.tokens = dict(zip(self.order, tokens, strict=True))
+        self.dense = dense
+        self.sparse = sparse
+        by_source: dict[str, list[Chunk]] = {}
+        for c in chunks:
+            by_source.setdefault(c.source, []).append(c)
+        self._by_source = {s: sorted(cs, key=lambda c: c.position) for s, cs in by_source.items()}
+
+    @property
+    def root(self) -> Path:
+        return Path(self.manifest.root)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def dense_search(self, vector: list[float] | np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, cosine) by inner product of normalized vectors."""
+        if not self.order:
+            return []
+        hits = self.dense.similarity_search_with_score_by_vector(list(map(float, vector)), k=min(k, len(self)))
+        return [(doc.metadata["chunk_id"], float(score)) for doc, score in hits]
+
+    def sparse_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.sparse.search(query, k)
+
+    def neighbours(self, chunk_id: str) -> tuple[Chunk | None, Chunk | None]:
+        chunk = self.chunks[chunk_id]
+        siblings = self._by_source.get(chunk.source, [])
+        i = next((n for n, c in enumerate(siblings) if c.id == chunk_id), -1)
+        before = siblings[i - 1] if i > 0 else None
+        after = siblings[i + 1] if 0 <= i < len(siblings) - 1 else None
+        return before, after
+
+    def vectors(self, ids: list[str]) -> np.ndarray:
+        """Stored vectors of ``ids`` (rows in the same order)."""
+        position = {doc_id: pos for pos, doc_id in self.dense.index_to_docstore_id.items()}
+        dim = self.manifest.dim
+        out = np.zeros((len(ids), dim), dtype=np.float32)
+        for row, chunk_id in enumerate(ids):
+            out[row] = self.dense.index.reconstruct(int(position[chunk_id]))
+        return out
+
+    def note_text(self, source: str) -> str:
+        """The current text of a note (decoded the way ingest decoded it) for showing context."""
+        from ingest.loaders import decode
+
+        path = (self.root / source).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"{source} is outside the notes folder")
+        decoded = decode(path.read_bytes())
+        if decoded is None:
+            raise ValueError(f"{source} is not a text file")
+        return decoded[0].replace("\r\n", "\n").replace("\r", "\n")
+
+
+def new_dense_store(embeddings: Any, dim: int) -> Any:
+    """An empty LangChain FAISS store (exact inner product over normalized vectors)."""
+    import faiss
+    from langchain_community.docstore.in_memory import InMemoryDocstore
+    from langchain_community.vectorstores import FAISS
+    from langchain_community.vectorstores.utils import DistanceStrategy
+
+    return FAISS(
+        embedding_function=embeddings,
+        index=faiss.IndexFlatIP(dim),
+        docstore=InMemoryDocstore(),
+        index_to_docstore_id={},
+        distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+    )
+
+
+def load_index(index_dir: Path, embeddings: Any = None) -> Index:
+    """Load the live generation fully into memory, checking it against its manifest."""
+    index_dir = Path(index_dir)
+    gen = current_generation(index_dir)
+    manifest = read_manifest(index_dir)
+    chunks: list[Chunk] = []
+    tokens: list[list[str]] = []
+    try:
+        with open(gen / "chunks.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                tokens.append(rec.pop("tokens"))
+                chunks.append(_chunk_from_record(rec))
+    except FileNotFoundError as exc:
+        raise _corrupt(index_dir, "chunks.jsonl missing") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _corrupt(index_dir, f"chunks.jsonl unreadable: {exc}") from exc
+    ids = [c.id for c in chunks]
+    expected = {cid for f in manifest.files.values() for cid in f.chunk_ids}
+    if set(ids) != expected or len(ids) != len(expected):
+        raise _corrupt(index_dir, "chunks do not match the manifest")
+    try:
+        from langchain_community.vectorstores import FAISS
+        from langchain_community.vectorstores.utils import DistanceStrategy
+
+        dense = FAISS.load_local(
+            str(gen / "dense"), embeddings, allow_dangerous_deserialization=True,
+            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+        )
+    except Exception as exc:
+        raise _corrupt(index_dir, f"dense store unreadable: {type(exc).__name__}: {exc}") from exc
+    if dense.index.ntotal != len(ids) or set(dense.index_to_docstore_id.values()) != expected:
+        raise _corrupt(index_dir, "dense vectors do not match the manifest")
+    if ids and dense.index.d != manifest.dim:
+        raise _corrupt(index_dir, f"vector dimension {dense.index.d} != manifest {manifest.dim}")
+    try:
+        sparse = SparseIndex.load(gen / "sparse", ids)
+    except Exception as exc:
+        raise _corrupt(index_dir, f"BM25 index unreadable: {type(exc).__name__}: {exc}") from exc
+    return Index(gen, manifest, chunks, tokens, dense, sparse)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in path.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(path)
+
+
+def write_generation(index_dir: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
+                     dense: Any, sparse: SparseIndex) -> Path:
+    """Write a complete new generation beside the live one, then switch CURRENT to it atomically.
+
+    A crash at any point leaves CURRENT on the previous, complete generation.
+    """
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    existing = [int(p.name[len(GEN_PREFIX):].split(".")[0]) for p in index_dir.glob(GEN_PREFIX + "*")
+                if p.name[len(GEN_PREFIX):].split(".")[0].isdigit()]
+    manifest.generation = max([manifest.generation, *existing]) + 1
+    name = f"{GEN_PREFIX}{manifest.generation:06d}"
+    tmp = index_dir / f"{name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+        for chunk, toks in zip(chunks, tokens, strict=True):
+            fh.write(json.dumps(_chunk_record(chunk, toks), ensure_ascii=False) + "\n")
+    dense.save_local(str(tmp / "dense"))
+    sparse.save(tmp / "sparse")
+    (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    _fsync_tree(tmp)
+    final = index_dir / name
+    os.replace(tmp, final)
+    marker_tmp = index_dir / f"{CURRENT}.tmp{os.getpid()}"
+    marker_tmp.write_text(name)
+    with open(marker_tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(marker_tmp, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    _collect_garbage(index_dir, keep=name)
+    return final
+
+
+def _collect_garbage(index_dir: Path, keep: str) -> None:
+    """Remove old generations and leftovers of crashed writers; keep the live one and the one before it
+    (a reader may still be loading it)."""
+    gens = sorted(p for p in index_dir.glob(GEN_PREFIX + "*") if p.is_dir() and "." not in p.name)
+    previous = [p.name for p in gens if p.name < keep][-1:]
+    for p in index_dir.iterdir():
+        stale_gen = p.name.startswith(GEN_PREFIX) and p.name != keep and p.name not in previous
+        stale_tmp = p.name.startswith(CURRENT + ".tmp")
+        if stale_gen or stale_tmp:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the single-writer lock of an index (waits up to ``wait_s`` seconds, then IndexLockedError)."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(index_dir / ".lock", "a+")  # noqa: SIM115 - held for the duration of the context
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() >= deadline:
+                    raise IndexLockedError(
+                        f"Another ingest is writing {index_dir}; try again when it has finished."
+                    ) from exc
+                time.sleep(0.2)
+        yield
+    finally:
+        fh.close()

@@ -1,0 +1,131 @@
+"""The one settings object every layer receives (env prefix ``NOTESQA_``, optional ``notesqa.toml``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+BundledLLM = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "notesqa"
+
+
+class Settings(BaseSettings):
+    """notesqa configuration. Every field can be set as ``NOTESQA_<FIELD>`` or in ``notesqa.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NOTESQA_",
+        toml_file="notesqa.toml",
+        extra="ignore",
+        validate_assignment=True,
+    )
+
+    # --- where things live -------------------------------------------------------------------
+    corpus_dir: Path = Path("corpus")
+    """Folder of notes (.md, .markdown, .txt) ingested when no path is given."""
+
+    index_dir: Path = Path(".notesqa/index")
+    """Index directory (manifest, dense vectors, BM25). Several knowledge bases can live side by side."""
+
+    cache_dir: Path = Field(default_factory=_default_cache)
+    """Where converted / reassembled bundled models are written once (e5 folder, GGUF files)."""
+
+    # --- embeddings --------------------------------------------------------------------------
+    embed_model: Path | None = None
+    """A sentence-transformers folder to use instead of the bundled multilingual-e5-small."""
+
+    embed_batch_size: int = Field(default=16, ge=1)
+    """Passages per embedding batch (batches are formed from length-sorted passages)."""
+
+    threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    """CPU threads for torch and llama.cpp (never run two generations at once)."""
+
+    # --- chunking ----------------------------------------------------------------------------
+    chunk_target_tokens: int = Field(default=160, ge=16)
+    """Preferred chunk size in embedding-model tokens; chunks close once they reach it."""
+
+    chunk_max_tokens: int = Field(default=400, ge=32, le=500)
+    """Hard upper bound in embedding-model tokens (prefix included stays under e5's 512)."""
+
+    chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
+    """Whole sentences repeated at the start of the next chunk when a block is split."""
+
+    # --- retrieval ---------------------------------------------------------------------------
+    top_k: int = Field(default=5, ge=1, le=50)
+    """Passages returned by retrieval (and shown as sources)."""
+
+    candidate_k: int = Field(default=30, ge=1)
+    """Candidates taken from each of dense and BM25 before fusion."""
+
+    rrf_k: int = Field(default=60, ge=1)
+    """Reciprocal rank fusion constant: score = sum(weight / (rrf_k + rank))."""
+
+    dense_weight: float = Field(default=1.0, ge=0)
+    """Weight of the dense ranking in the fusion."""
+
+    bm25_weight: float = Field(default=1.0, ge=0)
+    """Weight of the BM25 ranking in the fusion."""
+
+    # --- answering ---------------------------------------------------------------------------
+    llm: BundledLLM = "qwen2.5-coder-1.5b"
+    """Which bundled GGUF to use when ``llm_path`` is not set."""
+
+    llm_path: Path | None = None
+    """Any chat GGUF to use instead of the bundled models (e.g. Qwen2.5-3B-Instruct)."""
+
+    llm_ctx: int = Field(default=2048, ge=512)
+    """llama.cpp context window (prompt + generation)."""
+
+    max_answer_tokens: int = Field(default=320, ge=16)
+    """Generation budget for reasoning + answer together."""
+
+    context_passages: int = Field(default=3, ge=1, le=10)
+    """How many retrieved passages are put into the prompt."""
+
+    context_max_chars: int = Field(default=900, ge=100)
+    """Character budget of the passages in the prompt (keeps time to first token low)."""
+
+    abstain_dense_min: float = 0.80
+    """Retrieval gate: abstain without calling the model when the best dense cosine is below this."""
+
+    # --- UI ------------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    """Address the UI binds to. Anything but loopback requires ``auth``."""
+
+    port: int = Field(default=7860, ge=1, le=65535)
+    """UI port."""
+
+    auth: str | None = None
+    """Basic auth for the UI as ``user:password``."""
+
+    max_upload_mb: float = Field(default=5.0, gt=0)
+    """Largest note the UI accepts for upload."""
+
+    max_note_mb: float = Field(default=20.0, gt=0)
+    """Notes larger than this are skipped at ingest with a warning."""
+
+    max_question_chars: int = Field(default=2000, ge=10)
+    """Longer questions are refused with a clear message."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
