@@ -16,7 +16,7 @@ CLAUSE_PUNCT = re.compile(r"[。，,；;！？!?：:、]")
 MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*?)[ \t#]*$")
 NUM_HEADING = re.compile(r"^(\d+(?:\.\d+){0,4})[ \t]+(\S.{0,40})$")
 FENCE = re.compile(r"^[ \t]*(```|~~~)")
-LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•·▪●◦]|\d{1,3}[.)、]|[(（]\d{1,3}[)）])[ \t]*\S")
+LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+][ \t]+|[•·▪●◦][ \t]*|\d{1,3}[.)][ \t]+|\d{1,3}、|[(（]\d{1,3}[)）])\S")
 PIPE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
 PLAIN_HEADING_LEVEL = 7
 """Level given to headings recognised only by their shape (below every numbered/markdown level)."""

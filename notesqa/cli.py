@@ -97,5 +97,102 @@ def ingest(
     )
 
 
+def _ensure_index(settings: Settings) -> None:
+    """Ingest the configured corpus when there is no index yet (eval and ask need one)."""
+    from ingest.pipeline import ingest as run_ingest
+    from ingest.store import IndexMissingError, read_manifest
+
+    try:
+        read_manifest(settings.index_dir)
+    except IndexMissingError:
+        typer.secho(f"No index at {settings.index_dir}: ingesting {settings.corpus_dir} first.", err=True)
+        run_ingest(settings)
+
+
+@app.command("eval")
+def eval_(
+    questions: Annotated[Path, typer.Argument(help="Question set (JSON Lines, like eval/dev.jsonl).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for results.jsonl and reports.")] = Path(
+        "runs/latest"),
+    index: IndexOpt = None,
+    retrieval_only: Annotated[bool, typer.Option("--retrieval-only", help="Score retrieval only.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N questions.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="A notesqa.toml with overrides.")] = None,
+    compare: Annotated[list[Path] | None, typer.Option("--compare", help="Also compare with these run dirs.")] = None,
+) -> None:
+    """Score the whole pipeline on a question set; writes results.jsonl, report.json and report.html."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from rag.eval.report import write_compare
+    from rag.eval.runner import run_eval
+
+    settings = _settings_from_config(config, index)
+    console = Console(stderr=True)
+    try:
+        _ensure_index(settings)
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("evaluating", total=None)
+            report = run_eval(settings, questions, out, retrieval_only=retrieval_only, limit=limit,
+                              tick=lambda n, total: bar.update(task, completed=n, total=total))
+        if compare:
+            write_compare([out, *compare], out / "compare.html")
+    except (*_user_errors(), ValueError) as exc:
+        _fail(str(exc))
+    _print_metrics(console, report)
+    console.print(f"wrote {out}/results.jsonl, report.json, report.html")
+
+
+@app.command("eval-compare")
+def eval_compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders written by `notesqa eval --out`.")],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("runs/compare.html"),
+) -> None:
+    """Put several eval runs side by side in one table and chart."""
+    from rag.eval.report import write_compare
+
+    try:
+        rows = write_compare(runs, out)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    for name, r in rows.items():
+        typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in r.items() if v is not None and k != "n"))
+    typer.echo(f"wrote {out}")
+
+
+def _settings_from_config(config: Path | None, index: Path | None) -> Settings:
+    if config is None:
+        return _settings(index)
+    if not config.is_file():
+        _fail(f"config file {config} not found")
+
+    class _FromFile(Settings):
+        model_config = {**Settings.model_config, "toml_file": str(config)}
+
+    settings = _FromFile()
+    if index is not None:
+        settings.index_dir = index
+    return settings
+
+
+def _print_metrics(console: object, report: dict[str, object]) -> None:
+    from rich.table import Table
+
+    overall = report["overall"]
+    table = Table(title=f"{report['mode']} · {overall['n']} questions")  # type: ignore[index]
+    table.add_column("retriever")
+    cols = ["hit@1", "hit@3", "hit@5", "mrr", "all_evidence@5"]
+    for c in cols:
+        table.add_column(c, justify="right")
+    rows = {"hybrid": overall, **report.get("baselines", {})}  # type: ignore[dict-item]
+    for name, m in rows.items():
+        table.add_row(name, *(f"{m.get(c):.3f}" if m.get(c) is not None else "–" for c in cols))
+    console.print(table)  # type: ignore[attr-defined]
+    if report["mode"] == "full":
+        keys = ["answer_correct", "keyword_recall", "citation_support", "unanswerable_abstain", "false_refusal",
+                "adversarial_safe", "first_token_p50_s", "total_p50_s", "total_p95_s"]
+        console.print("  ".join(f"{k}={overall.get(k)}" for k in keys))  # type: ignore[attr-defined]
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     """CPU threads for torch and llama.cpp (never run two generations at once)."""
 
     # --- chunking ----------------------------------------------------------------------------
-    chunk_target_tokens: int = Field(default=160, ge=16)
+    chunk_target_tokens: int = Field(default=240, ge=16)
     """Preferred chunk size in embedding-model tokens; chunks close once they reach it."""
 
     chunk_max_tokens: int = Field(default=400, ge=32, le=500)
@@ -69,13 +69,13 @@ class Settings(BaseSettings):
     candidate_k: int = Field(default=30, ge=1)
     """Candidates taken from each of dense and BM25 before fusion."""
 
-    rrf_k: int = Field(default=60, ge=1)
+    rrf_k: int = Field(default=30, ge=1)
     """Reciprocal rank fusion constant: score = sum(weight / (rrf_k + rank))."""
 
     dense_weight: float = Field(default=1.0, ge=0)
     """Weight of the dense ranking in the fusion."""
 
-    bm25_weight: float = Field(default=1.0, ge=0)
+    bm25_weight: float = Field(default=1.5, ge=0)
     """Weight of the BM25 ranking in the fusion."""
 
     # --- answering ---------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Offline evaluation: run a question set through the pipeline, score it, and write a report."""

@@ -1,0 +1,87 @@
+"""Hybrid retrieval: dense (e5 ``query:``) and BM25 (jieba) rankings fused by reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from ingest.chunking import Chunk
+from ingest.embeddings import E5Embeddings, get_embeddings
+from ingest.store import Index, current_generation, load_index
+from notesqa.settings import Settings
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk with the evidence behind its rank."""
+
+    chunk: Chunk
+    score: float
+    """Fused (RRF) score; for single-retriever rankings, that retriever's score."""
+    dense: float | None = None
+    """Cosine similarity to the query, when the dense retriever ranked it."""
+    bm25: float | None = None
+    """BM25 score, when BM25 ranked it."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"source": self.chunk.source, "chunk_id": self.chunk.id, "text": self.chunk.text,
+                "score": round(self.score, 6), "dense": self.dense, "bm25": self.bm25,
+                "start": self.chunk.start, "end": self.chunk.end, "title": self.chunk.title,
+                "headings": list(self.chunk.headings)}
+
+
+def rrf(rankings: list[tuple[list[str], float]], k: int) -> dict[str, float]:
+    """Reciprocal rank fusion: ``sum(weight / (k + rank))`` over the rankings (ranks start at 1)."""
+    fused: dict[str, float] = {}
+    for ids, weight in rankings:
+        for rank, chunk_id in enumerate(ids, 1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
+    return fused
+
+
+class HybridRetriever:
+    """Callable ``retriever(query, k) -> list[Hit]`` over one loaded index generation."""
+
+    def __init__(self, index: Index, embeddings: E5Embeddings, settings: Settings):
+        self.index = index
+        self.embeddings = embeddings
+        self.settings = settings
+
+    def dense(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.index.dense_search(self.embeddings.embed_query(query), k)
+
+    def bm25(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.index.sparse_search(query, k)
+
+    def __call__(self, query: str, k: int | None = None) -> list[Hit]:
+        s = self.settings
+        k = k or s.top_k
+        dense = self.dense(query, s.candidate_k)
+        sparse = self.bm25(query, s.candidate_k)
+        fused = rrf([([i for i, _ in dense], s.dense_weight), ([i for i, _ in sparse], s.bm25_weight)], s.rrf_k)
+        dense_score, bm25_score = dict(dense), dict(sparse)
+        ranked = sorted(fused, key=lambda i: (-fused[i], -dense_score.get(i, -1.0)))[:k]
+        return [Hit(self.index.chunks[i], fused[i], dense_score.get(i), bm25_score.get(i)) for i in ranked]
+
+
+class IndexHandle:
+    """Keeps the live index loaded and swaps to a newer generation between queries.
+
+    ``get()`` returns an immutable :class:`Index`; a query that holds it keeps answering from it even
+    while an ingest writes the next generation.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._index: Index | None = None
+
+    def get(self) -> Index:
+        gen = current_generation(self.settings.index_dir)
+        with self._lock:
+            if self._index is None or self._index.path != gen:
+                self._index = load_index(self.settings.index_dir, get_embeddings(self.settings))
+            return self._index
+
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.get(), get_embeddings(self.settings), self.settings)
