@@ -180,6 +180,12 @@ def _starts_block(seg: list[str], i: int) -> bool:
     )
 
 
+def table_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, header_row)`` of every table in ``text`` (pipe or space-separated rows)."""
+    return [(b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip())
+            for b in _parse_blocks(text) if b.kind == "table"]
+
+
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Spans of sentences in ``text[start:end]``: ends at 。！？；!? (plus closers), '. ' and line breaks."""
     spans: list[tuple[int, int]] = []
@@ -351,10 +357,10 @@ class Chunker:
                 if not all(x.kind == "heading" for x in cur):  # consecutive headings stay together
                     cur = close(None)
                 cur.append(u)
-            elif cur and size([*cur, u]) > self.target and not all(x.kind == "heading" for x in cur):
-                cur = close(u)
-                cur.append(u)
-            elif cur and size([*cur, u]) > self.max:
+            elif cur and (
+                (size([*cur, u]) > self.target and not all(x.kind == "heading" for x in cur))
+                or size([*cur, u]) > self.max
+            ):
                 cur = close(u)
                 cur.append(u)
             else:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic_settings import SettingsConfigDict
 
 from notesqa.settings import Settings
 
@@ -109,6 +110,79 @@ def _ensure_index(settings: Settings) -> None:
         run_ingest(settings)
 
 
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question (Chinese or English).")],
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as one JSON object.")] = False,
+    no_reasoning: Annotated[bool, typer.Option("--no-reasoning", help="Hide the reasoning.")] = False,
+) -> None:
+    """Answer a question from your notes, streaming the reasoning and the answer."""
+    from rich.console import Console
+
+    from rag.answer import Answer, Answerer, Event
+    from rag.guard import QuestionError
+    from rag.llm import ModelFileError
+
+    settings = _settings(index)
+    out = Console(highlight=False)
+    final: Answer | None = None
+    section = ""
+    try:
+        _ensure_index(settings)
+        for item in Answerer(settings).stream(question):
+            if isinstance(item, Answer):
+                final = item
+            elif not as_json and isinstance(item, Event) and item.kind == "replace":
+                out.print(f"\n[dim]in English:[/] {item.text}", end="")
+            elif not as_json and isinstance(item, Event) and item.kind in ("reasoning", "answer"):
+                if item.kind == "reasoning" and no_reasoning:
+                    continue
+                if item.kind != section:
+                    out.print(f"\n[dim]{'思考 / reasoning' if item.kind == 'reasoning' else '答案 / answer'}:[/] ",
+                              end="")
+                    section = item.kind
+                out.print(item.text, end="", style="dim" if item.kind == "reasoning" else None)
+    except (*_user_errors(), QuestionError, ModelFileError) as exc:
+        _fail(str(exc))
+    assert final is not None
+    if as_json:
+        typer.echo(json.dumps(final.to_dict(), ensure_ascii=False))
+        return
+    out.print()
+    if final.abstained or section != "answer":
+        out.print(f"\n[bold]{final.answer}[/]")
+        if final.reasoning and not no_reasoning and section != "reasoning":
+            out.print(f"[dim]{final.reasoning}[/]")
+    else:
+        out.print(f"\n[bold]→[/] {final.answer}")
+    for c in final.citations:
+        path = " > ".join(c["headings"]) or c["title"]
+        out.print(f"  [{c['n']}] {c['source']} · {path} · chars {c['start']}–{c['end']}")
+    t = final.timings
+    out.print(f"[dim]first token {t.get('first_token') or 0:.1f}s · total {t.get('total') or 0:.1f}s[/]")
+
+
+@app.command()
+def ui(
+    index: IndexOpt = None,
+    host: Annotated[str | None, typer.Option("--host", help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 7860).")] = None,
+) -> None:
+    """Start the chat UI (ingests the default corpus first if there is no index)."""
+    from ui.app import launch
+
+    settings = _settings(index, host=host, port=port)
+    try:
+        _ensure_index(settings)
+        typer.secho(f"notesqa UI on http://{settings.host}:{settings.port}", err=True)
+        launch(settings)
+    except (*_user_errors(), ValueError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot serve on {settings.host}:{settings.port}: {exc}")
+
+
 @app.command("eval")
 def eval_(
     questions: Annotated[Path, typer.Argument(help="Question set (JSON Lines, like eval/dev.jsonl).")],
@@ -167,7 +241,7 @@ def _settings_from_config(config: Path | None, index: Path | None) -> Settings:
         _fail(f"config file {config} not found")
 
     class _FromFile(Settings):
-        model_config = {**Settings.model_config, "toml_file": str(config)}
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": str(config)})
 
     settings = _FromFile()
     if index is not None:

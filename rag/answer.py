@@ -2,8 +2,84 @@
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ingest.embeddings import get_embeddings
 from notesqa.settings import Settings
+from rag import guard, prompts
+from rag.context import Selected, select_context
+from rag.followup import standalone
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
+
+
+@dataclass
+class Answer:
+    """The result of one question, as shown in the UI and written by eval."""
+
+    question: str
+    answer: str
+    reasoning: str = ""
+    abstained: bool = False
+    reason: str = ""
+    """Why the system declined: "" (answered), "gate", "missing_terms", "not_found", "ungrounded", "refused"."""
+    lang: str = "zh"
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    passages: list[dict[str, Any]] = field(default_factory=list)
+    """The (trimmed) passages the model was given, numbered as in the prompt."""
+    timings: dict[str, float | None] = field(default_factory=dict)
+    standalone_question: str = ""
+    model: str = ""
+    raw_answer: str = ""
+    """The model's answer before the grounding check (kept for inspection)."""
+    usage: dict[str, int] = field(default_factory=dict)
+    """Prompt and generated token counts of the model call."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A streamed piece of an answer: ``kind`` is "status", "reasoning", "answer" (a delta) or "replace"
+    (the answer so far is replaced, e.g. by its English version)."""
+
+    kind: str
+    text: str
+
+
+_CITE = re.compile(r"\[(\d{1,2})\]")
+ANSWER_STOPS = ["Answer:", "答案:", "答案：", "Answer (in English):"]
+_NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有提到|未提及|无法回答|没有(相关)?信息|"
+                        r"(do(es)?n'?t|do(es)? not|did not) (state|mention|contain|say)|not (stated|mentioned)",
+                        re.IGNORECASE)
+
+
+_META_LEAD = re.compile(
+    r"^(根据|从)(给定的|以上|上述)?(段落|passages?|材料|资料)[^，,。:：]{0,12}(中|里)?[，,:：]?\s*"
+    r"(可以|我们可以)?(看到|看出|得知|找到|提取到|提取出|知道)?(信息)?[，,:：]?\s*"
+    r"|^(the )?(answer|translation)( in english)?( is)?\s*:\s*", re.IGNORECASE)
+
+
+def tidy_answer(raw: str) -> str:
+    """The answer as shown: after the last answer cue, without [n] markers or "from the passages" lead-ins."""
+    marks = list(prompts._ANSWER_MARK.finditer(raw))
+    text = raw[marks[-1].end():] if marks else raw
+    text = _CITE.sub("", text)
+    text = _META_LEAD.sub("", text.strip(" \n*"))
+    return text.strip(" \n*")
+
+
+def _longest_run(a: str, b: str) -> int:
+    """Length of the longest common run of characters (whitespace ignored)."""
+    from difflib import SequenceMatcher
+
+    a, b = re.sub(r"\s+", "", a), re.sub(r"\s+", "", b)
+    return SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
 
 
 class Answerer:
@@ -12,9 +88,218 @@ class Answerer:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.handle = IndexHandle(settings)
+        self._llm: Any = None
 
+    # --- retrieval ---------------------------------------------------------------------------
     def retriever(self) -> HybridRetriever:
         return self.handle.retriever()
 
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         return self.retriever()(question, k)
+
+    # --- model -------------------------------------------------------------------------------
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            from rag.llm import get_llm
+
+            self._llm = get_llm(self.settings)
+        return self._llm
+
+    @property
+    def model_name(self) -> str:
+        from rag.llm import model_path
+
+        return model_path(self.settings).name
+
+    # --- answering -----------------------------------------------------------------------------
+    def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        """Answer without streaming (consumes :meth:`stream`)."""
+        final = None
+        for item in self.stream(question, history):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event | Answer]:
+        """Yield reasoning/answer ``Event`` deltas as the model writes them, then the final ``Answer``.
+
+        Raises ``guard.QuestionError`` for an empty or over-long question.
+        """
+        s = self.settings
+        t0 = time.perf_counter()
+        question = guard.clean_question(question, s.max_question_chars)
+        lang = prompts.language(question)
+        query = standalone(question, history)
+        result = Answer(question=question, answer="", lang=lang, standalone_question=query)
+
+        blocked = guard.injection(question)
+        if blocked:
+            yield self._finish(result, t0, prompts.REFUSE[lang], "refused", reasoning=f"Declined: “{blocked}”.")
+            return
+
+        t_r = time.perf_counter()
+        hits = self.retrieve(query, max(s.top_k, s.context_passages))
+        result.retrieved = [h.as_dict() for h in hits]
+        result.timings["retrieve"] = time.perf_counter() - t_r
+
+        top_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
+        threshold = s.abstain_dense_min_zh if lang == "zh" else s.abstain_dense_min_en
+        if not hits or top_dense < threshold:
+            yield self._finish(result, t0, prompts.ABSTAIN[lang], "gate",
+                               reasoning=f"Best passage similarity {top_dense:.3f} < {threshold}.")
+            return
+        missing = guard.missing_terms(query, [h.chunk.embed_text for h in hits])
+        if missing:
+            yield self._finish(result, t0, prompts.ABSTAIN[lang], "missing_terms",
+                               reasoning="The notes found do not mention: " + ", ".join(missing))
+            return
+
+        t_c = time.perf_counter()
+        selected = select_context(query, hits, get_embeddings(s), s.context_passages, s.context_max_chars)
+        result.timings["select"] = time.perf_counter() - t_c
+        result.passages = [{"n": x.passage.number, "label": x.passage.label, "text": x.passage.text,
+                            "source": x.hit.chunk.source, "chunk_id": x.hit.chunk.id} for x in selected]
+        yield Event("status", "generating")
+        reasoning, raw = yield from self._generate(query, selected, lang, result, t0)
+        result.raw_answer = raw
+        result.model = self.llm.name
+        yield self._check(result, t0, query, raw, reasoning, selected)
+
+    def _generate(self, question: str, selected: list[Selected], lang: str, result: Answer,
+                  t0: float) -> Iterator[Event]:
+        """Two phases in one model turn: reasoning (stops at the answer cue), then the answer."""
+        s = self.settings
+        cue_r, cue_a = ("思考:", "答案:") if lang == "zh" else ("Reasoning:", "Answer (in English):")
+        messages = prompts.messages(question, [x.passage for x in selected], lang)
+        t_g = time.perf_counter()
+        reasoning = ""
+        answer = ""
+        with self.llm.turn():
+            prompt = self.llm.chat_prompt(messages, assistant_prefix=cue_r + " ")
+            result.usage["prompt_tokens"] = self.llm.count_tokens(prompt)
+            generated = 0
+            splitter = prompts.StreamSplitter()
+            budget = max(16, s.max_answer_tokens // 3)
+            # phase 1 stops where the model would start its answer; phase 2 always writes it after our cue,
+            # so the answer's language follows the question even when the reasoning drifted into Chinese
+            for delta in self.llm.complete(prompt, budget, stop=["\n\n", "<|im_end|>", *ANSWER_STOPS]):
+                result.timings.setdefault("first_token", time.perf_counter() - t0)
+                generated += 1
+                r_delta, a_delta = splitter.feed(delta)
+                if r_delta:
+                    yield Event("reasoning", r_delta)
+                if a_delta:
+                    result.timings.setdefault("first_answer_token", time.perf_counter() - t0)
+                    yield Event("answer", a_delta)
+            reasoning, answer, seen = prompts.split_output(splitter.text)
+            if not seen:  # the model stopped after its reasoning: cue the answer and continue
+                if reasoning[splitter.sent_reasoning:]:
+                    yield Event("reasoning", reasoning[splitter.sent_reasoning:])
+                prompt = f"{prompt}{reasoning}\n{cue_a} "
+                for delta in self.llm.complete(prompt, s.max_answer_tokens - budget,
+                                               stop=["\n\n", "<|im_end|>", cue_r]):
+                    result.timings.setdefault("first_token", time.perf_counter() - t0)
+                    result.timings.setdefault("first_answer_token", time.perf_counter() - t0)
+                    generated += 1
+                    answer += delta
+                    yield Event("answer", delta)
+            if lang == "en" and answer.strip() and prompts.language(answer) == "zh":
+                # the small model answered in the notes' language: ask for English in the same conversation,
+                # so llama.cpp reuses everything already in its cache and only reads one short turn
+                convo = [*messages, {"role": "assistant", "content": f"{cue_r} {reasoning}\n{cue_a} {answer}"},
+                         {"role": "user", "content": prompts.TO_ENGLISH.format(answer=tidy_answer(answer))}]
+                translated = ""
+                for delta in self.llm.complete(self.llm.chat_prompt(convo),
+                                               s.max_answer_tokens // 2, stop=["\n\n", "<|im_end|>"]):
+                    generated += 1
+                    translated += delta
+                if translated.strip():
+                    answer = translated
+                    yield Event("replace", translated.strip())
+        result.timings["generate"] = time.perf_counter() - t_g
+        result.usage["completion_tokens"] = generated
+        return reasoning.strip(), answer.strip()
+
+    def _check(self, result: Answer, t0: float, question: str, raw: str, reasoning: str,
+               selected: list[Selected]) -> Answer:
+        """Resolve citations, then keep only what the passages support (else abstain)."""
+        lang = result.lang
+        body = tidy_answer(raw)
+        if not body or _NOT_FOUND.search(body) or len(body) < 2:
+            return self._finish(result, t0, prompts.ABSTAIN[lang], "not_found", reasoning=reasoning)
+        leak = prompts.SYSTEM_PROMPT[:60]
+        if leak.lower() in raw.lower():
+            return self._finish(result, t0, prompts.REFUSE[lang], "refused", reasoning=reasoning)
+        pairs = [(x.hit.chunk.context, x.passage.text) for x in selected]
+        ground = guard.check_grounding(question, body, pairs)
+        if not ground.ok:
+            kept = self._repair(question, body, pairs)
+            if not kept:
+                why = "Not supported by the passages: " + ", ".join(ground.unsupported)
+                return self._finish(result, t0, prompts.ABSTAIN[lang], "ungrounded",
+                                    reasoning=(reasoning + "\n" + why).strip())
+            body = kept
+            ground = guard.check_grounding(question, body, pairs)
+        if not guard.asks_for_number(question) and guard.only_numbers(body):
+            return self._finish(result, t0, prompts.ABSTAIN[lang], "ungrounded",
+                                reasoning=(reasoning + "\nThe answer is only numbers, but the question does not "
+                                           "ask for a quantity.").strip())
+        if guard.asks_for_number(question) and not re.search(r"\d", body):
+            return self._finish(result, t0, prompts.ABSTAIN[lang], "ungrounded",
+                                reasoning=(reasoning + "\nThe question asks for a number or date; the answer "
+                                           "has none.").strip())
+        cited = self._citations(raw, reasoning, body, selected, ground)
+        result.citations = cited
+        markers = "".join(f"[{c['n']}]" for c in cited)
+        return self._finish(result, t0, f"{body} {markers}".strip(), "", reasoning=reasoning)
+
+    @staticmethod
+    def _repair(question: str, body: str, pairs: list[tuple[str, str]]) -> str:
+        """Keep only the answer's sentences whose facts are supported."""
+        sentences = [x for x in re.split(r"(?<=[。！？!?；;])\s*|(?<=\.)\s+", body) if x.strip()]
+        if len(sentences) < 2:
+            return ""
+        kept = [x for x in sentences if guard.check_grounding(question, x, pairs).ok]
+        return "".join(kept).strip() if kept and len(kept) < len(sentences) else ""
+
+    @staticmethod
+    def _citations(raw: str, reasoning: str, body: str, selected: list[Selected],
+                   ground: guard.Grounding) -> list[dict[str, Any]]:
+        """Cite the passages the answer was copied from, decided in code (small models' [n] are unreliable).
+
+        A passage is cited when it shares a long verbatim run with the answer or the quote in the
+        reasoning (at least half the best run, and 6+ characters), or holds the answer's checked facts.
+        The model's own [n] markers only break ties, and only for passages it was given.
+        """
+        if not selected:
+            return []
+        runs = [_longest_run(body + "\n" + reasoning, x.passage.text) for x in selected]
+        best = max(runs)
+        numbers = [i + 1 for i, r in enumerate(runs) if best >= 6 and r >= max(6, best // 2)]
+        if ground.supporting and len(ground.supporting) < len(selected):
+            numbers = sorted(set(numbers) | {i + 1 for i in ground.supporting}) if numbers else [
+                i + 1 for i in ground.supporting]
+        if not numbers:
+            marked = [int(n) for n in _CITE.findall(raw + reasoning) if 1 <= int(n) <= len(selected)]
+            numbers = marked[:1] or [runs.index(best) + 1]
+        out = []
+        for n in dict.fromkeys(numbers):
+            x = selected[n - 1]
+            c = x.hit.chunk
+            out.append({"n": n, "source": c.source, "chunk_id": c.id, "text": c.text, "start": c.start,
+                        "end": c.end, "title": c.title, "headings": list(c.headings),
+                        "spans": [[c.start + a, c.start + b] for a, b in x.spans]})
+        return out
+
+    @staticmethod
+    def _finish(result: Answer, t0: float, text: str, reason: str, reasoning: str = "") -> Answer:
+        result.answer = text
+        result.reason = reason
+        result.abstained = bool(reason)
+        result.reasoning = reasoning
+        result.timings["total"] = time.perf_counter() - t0
+        for key in ("retrieve", "generate", "first_token", "first_answer_token"):
+            result.timings.setdefault(key, None)
+        return result

@@ -173,7 +173,8 @@ def write_html(report: dict[str, Any], questions: Sequence[Question], results: S
     """Write one self-contained page for a run."""
     o = report["overall"]
     cards = "".join(
-        f'<div class="card"><div class="v {_tone(k, o.get(k))}">{_fmt(o.get(k))}</div><div class="k">{label}</div></div>'
+        f'<div class="card"><div class="v {_tone(k, o.get(k))}">{_fmt(o.get(k))}</div>'
+        f'<div class="k">{label}</div></div>'
         for k, label in HEADLINE if o.get(k) is not None
     )
     keys = [k for k, _ in HEADLINE] + ["hit@3", "keyword_recall", "citation_precision", "total_p95_s"]

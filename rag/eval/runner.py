@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from notesqa.settings import Settings
 from rag.eval.dataset import Question, load_questions
 from rag.eval.scoring import RetrievalEvaluator, aggregate, hit_curve, judge
-from notesqa.settings import Settings
 
 RESULT_FIELDS = ("id", "question", "answer", "reasoning", "abstained", "citations", "retrieved", "latency_s")
 Tick = Callable[[int, int], None]
@@ -26,14 +26,22 @@ def _retrieval_row(q: Question, hits: Sequence[Any], seconds: float) -> dict[str
     }
 
 
+def _r(v: float | None) -> float | None:
+    return round(v, 4) if v is not None else None
+
+
 def _answer_row(q: Question, ans: Any) -> dict[str, Any]:
     return {
         "id": q.id, "question": q.question, "answer": ans.answer, "reasoning": ans.reasoning,
         "abstained": ans.abstained,
         "citations": [{k: c[k] for k in ("source", "chunk_id", "text")} for c in ans.citations],
         "retrieved": [{k: r[k] for k in ("source", "chunk_id", "text", "score")} for r in ans.retrieved],
-        "latency_s": {k: (round(v, 4) if v is not None else None) for k, v in ans.timings.items()
-                      if k in ("retrieve", "generate", "total", "first_token")},
+        # first_token: the first streamed *answer* token (the reasoning streams before it); null when the
+        # model was not called (refusals and gated abstentions appear at once)
+        "latency_s": {"retrieve": _r(ans.timings.get("retrieve")), "generate": _r(ans.timings.get("generate")),
+                      "total": _r(ans.timings.get("total")), "first_token": _r(ans.timings.get("first_answer_token"))},
+        "first_output_s": _r(ans.timings.get("first_token")),
+        "usage": ans.usage,
     }
 
 
@@ -116,7 +124,8 @@ def _grouped(judged: list[dict[str, Any]], results: list[dict[str, Any]], key: s
 
 def _settings_summary(settings: Settings, answerer: Any, retrieval_only: bool) -> dict[str, Any]:
     keys = ("top_k", "candidate_k", "rrf_k", "dense_weight", "bm25_weight", "chunk_target_tokens",
-            "chunk_max_tokens", "context_passages", "context_max_chars", "abstain_dense_min")
+            "chunk_max_tokens", "context_passages", "context_max_chars", "abstain_dense_min_zh", "abstain_dense_min_en",
+            "max_answer_tokens")
     out: dict[str, Any] = {k: getattr(settings, k) for k in keys}
     out["embed_model"] = str(settings.embed_model or "bundled multilingual-e5-small")
     if not retrieval_only:

@@ -40,7 +40,8 @@ def keyword_present(answer: str, keyword: str) -> bool:
         before = text[m.start() - 1] if m.start() > 0 else ""
         after = text[m.end()] if m.end() < len(text) else ""
         after2 = text[m.end() + 1] if m.end() + 1 < len(text) else ""
-        if kw[0].isdigit() and (before.isdigit() or (before == "." and m.start() > 1 and text[m.start() - 2].isdigit())):
+        before2 = text[m.start() - 2] if m.start() > 1 else ""
+        if kw[0].isdigit() and (before.isdigit() or (before == "." and before2.isdigit())):
             continue
         if kw[-1].isdigit() and (after.isdigit() or (after == "." and after2.isdigit())):
             continue
@@ -129,6 +130,10 @@ def aggregate(judged: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]
             vals = [r["latency_s"].get(key) for r in results if r["latency_s"].get(key) is not None]
             m[f"{key}_p50_s"] = percentile(vals, 50)
             m[f"{key}_p95_s"] = percentile(vals, 95)
+        first_output = [r["first_output_s"] for r in results if r.get("first_output_s") is not None]
+        m["first_output_p50_s"] = percentile(first_output, 50)
+        prompt_tokens = [r["usage"]["prompt_tokens"] for r in results if r.get("usage", {}).get("prompt_tokens")]
+        m["prompt_tokens_p50"] = percentile(prompt_tokens, 50)
     return m
 
 

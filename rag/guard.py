@@ -1,0 +1,191 @@
+"""Rules that keep answers honest: question checks, injection refusal, retrieval gate, grounding check."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ingest.chunking import table_spans
+from ingest.sparse import STOPWORDS, tokenize
+
+
+class QuestionError(ValueError):
+    """The question cannot be answered as given (empty, too long, ...); the message says why."""
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Normalise a question or raise ``QuestionError`` with a message meant for the user."""
+    if question is None:
+        raise QuestionError("Please type a question. / 请输入问题。")
+    text = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\n\t" else ch
+                   for ch in str(question))
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise QuestionError("Please type a question. / 请输入问题。")
+    if len(text) > max_chars:
+        raise QuestionError(
+            f"The question is {len(text)} characters long; the limit is {max_chars}. Please shorten it. / "
+            f"问题太长（{len(text)} 字），上限 {max_chars} 字，请精简后再问。"
+        )
+    if not re.search(r"\w", text):
+        raise QuestionError("The question has no words in it. / 问题里没有文字。")
+    return text
+
+
+_INJECTION = [
+    r"ignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|prompts?|messages)",
+    r"disregard (all |any |the )?(previous|prior|above|your) (instructions|rules)",
+    r"forget (all |everything|your) (previous )?(instructions|rules)",
+    r"(system|hidden|initial|original) (prompt|instructions?|rules)",
+    r"developer mode|dev mode|jailbreak|\bDAN\b|do anything now",
+    r"(reveal|print|show|repeat|output) (me )?(your|the) (prompt|instructions|rules)",
+    r"pretend (to be|you are)|act as (my|an?|the) |role-?play",
+    r"do exactly what it says|reply only with|respond only with",
+    r"phishing|malware|ransomware|keylogger|steal (passwords|credentials)",
+    r"忽略(之前|以上|前面|上面|所有|先前)?的?(所有)?(指令|指示|规则|提示|要求)",
+    r"(开发者|越狱|无限制|不受任何限制)模式|不受任何限制|越狱",
+    r"(隐藏|系统|原始|初始)(指令|提示词?|规则|设定)",
+    r"(输出|打印|显示|告诉我|泄露)你的(指令|提示词?|规则|设定)",
+    r"扮演|假装你是|角色扮演",
+    r"钓鱼(邮件|网站|链接)|木马|病毒程序|盗取(密码|账号)",
+    r"绕过.{0,10}(安全|护栏|限制|审查)",
+]
+_INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _INJECTION), re.IGNORECASE)
+
+
+def injection(text: str) -> str | None:
+    """The phrase that makes ``text`` an attempt to change the rules or an off-limits task, if any."""
+    m = _INJECTION_RE.search(text)
+    return m.group(0) if m else None
+
+
+UNITS = frozenset({"KB", "MB", "GB", "TB", "PB", "FLOPS", "FLOP", "GPU", "CPU", "TPU", "AM", "PM", "ID", "OK"})
+"""All-caps words that are units or generic, not names that pin down what a question is about."""
+
+_ENTITY = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*[A-Za-z0-9+]|[A-Za-z]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text).lower()
+
+
+def specific_terms(text: str) -> list[str]:
+    """Names that pin a question to specific things: acronyms, CamelCase and alphanumerics (GPT-4, T5, BLEU)."""
+    out = []
+    for m in _ENTITY.finditer(text):
+        tok = re.sub(r"(-[a-z]+)+$", "", m.group(0).strip(".-_"))  # BERT-style -> BERT
+        letters = [c for c in tok if c.isalpha()]
+        if len(tok) < 2 or tok.lower() in STOPWORDS or tok.upper() in UNITS:
+            continue
+        has_digit = any(c.isdigit() for c in tok)
+        caps = sum(c.isupper() for c in letters)
+        if has_digit or (len(letters) >= 2 and caps >= 2):
+            out.append(tok)
+    return list(dict.fromkeys(out))
+
+
+def _present(term: str, haystack: str) -> bool:
+    """Term occurs in (normalised) text; a plural 's' on an acronym is forgiven (LLMs -> LLM)."""
+    t = _norm(term)
+    return t in haystack or (len(t) > 3 and t.endswith("s") and t[:-1] in haystack)
+
+
+def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
+    """Specific names in the question that none of the retrieved passages mention."""
+    hay = _norm("\n".join(passages))
+    return [t for t in specific_terms(question) if not _present(t, hay)]
+
+
+def anchor_terms(question: str) -> list[str]:
+    """What an answer's facts must sit next to: the question's specific names, else its content words."""
+    names = specific_terms(question)
+    if names:
+        return names
+    latin = [w for w in re.findall(r"[A-Za-z]{3,}", question) if w.lower() not in STOPWORDS]
+    cjk = [t for t in tokenize(question) if len(t) >= 2 and re.search(r"[\u4e00-\u9fff]", t)]
+    return list(dict.fromkeys(latin + cjk))
+
+
+_ENUMERATION = re.compile(r"(?m)(^|\s)(\d{1,2}[.)、]|[(（]\d{1,2}[)）])(?=\s|\D)")
+
+
+def answer_facts(answer: str, keep_single_digits: bool = True) -> list[str]:
+    """Checkable facts in an answer: numbers and specific names (everything else may be paraphrase).
+
+    Citation markers and list numbering are not facts; single digits ("2 ways") only count when the
+    question asks for a number.
+    """
+    text = _ENUMERATION.sub(" ", re.sub(r"\[\d+\]", " ", answer))
+    numbers = [n for n in _NUMBER.findall(text) if keep_single_digits or len(n) > 1]
+    return list(dict.fromkeys(numbers + specific_terms(text)))
+
+
+@dataclass(frozen=True)
+class Grounding:
+    ok: bool
+    unsupported: tuple[str, ...] = ()
+    supporting: tuple[int, ...] = ()
+    """Indexes of the passages whose lines support the answer's facts."""
+
+
+def _number_in(num: str, hay: str) -> bool:
+    for m in re.finditer(re.escape(num), hay):
+        before = hay[m.start() - 1] if m.start() else ""
+        after = hay[m.end()] if m.end() < len(hay) else ""
+        if not (before.isdigit() or before == ".") and not (after.isdigit() or (after == "." and
+                                                             hay[m.end() + 1 : m.end() + 2].isdigit())):
+            return True
+    return False
+
+
+def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, str]]) -> Grounding:
+    """Every number/name in the answer must appear in a passage line that also mentions what was asked.
+
+    ``passages`` are ``(context, text)`` pairs: the heading path (and table header) counts as part of every
+    line, so "1.3 B" under the heading "Kosmos-1" supports "Kosmos-1 has 1.3B parameters", while "65B" in
+    the LLaMA row of a table does not support an answer about Claude3.
+    """
+    q_norm, q_nums = _norm(question), set(_NUMBER.findall(question))
+    facts = [f for f in answer_facts(answer, keep_single_digits=asks_for_number(question))
+             if (f not in q_nums if _NUMBER.fullmatch(f) else _norm(f) not in q_norm)]
+    if not facts:
+        return Grounding(True, (), tuple(range(len(passages))) if passages else ())
+    anchors = [_norm(a) for a in anchor_terms(question)]
+    unsupported: list[str] = []
+    supporting: set[int] = set()
+    for fact in facts:
+        found = False
+        for i, (context, text) in enumerate(passages):
+            headers = "\n".join(h for _, _, h in table_spans(text))
+            for line in text.split("\n"):
+                # the heading path and the table header row frame every line of a passage
+                frame = f"{context}\n{headers}\n{line}"
+                window = _norm(frame)
+                has_fact = (_number_in(fact, frame.lower()) if _NUMBER.fullmatch(fact)  # keep spacing: not "3125"
+                            else _present(fact, window))
+                if has_fact and (not anchors or any(a in window for a in anchors)):
+                    found = True
+                    supporting.add(i)
+        if not found:
+            unsupported.append(fact)
+    return Grounding(not unsupported, tuple(unsupported), tuple(sorted(supporting)))
+
+
+_ASKS_NUMBER = re.compile(
+    r"多少|几[个位年月天次种]|哪一?年|哪一?天|哪个月|什么时候|何时|日期|how many|how much|how long|how large|"
+    r"what year|which year|what date|when did|when was|when is", re.IGNORECASE)
+
+
+def asks_for_number(question: str) -> bool:
+    """Questions whose answer must contain a number or a date."""
+    return bool(_ASKS_NUMBER.search(question))
+
+
+def only_numbers(answer: str) -> bool:
+    """True when an answer is nothing but numbers and units ("2B, 8B, 137B")."""
+    text = re.sub(r"\[\d+\]", "", answer)
+    words = re.sub(r"\d+(?:[.,]\d+)*\s*(?:[kmbt]b?|%|个|亿|万)?", "", text, flags=re.IGNORECASE)
+    return bool(re.search(r"\d", text)) and not re.search(r"\w", words)

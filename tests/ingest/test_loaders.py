@@ -1,0 +1,60 @@
+"""Notes are found recursively, decoded from UTF-8/BOM/GB18030/UTF-16, and bad files are skipped with a reason."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ingest.loaders import decode, load_notes
+
+ZH = "大语言模型在近年来呈井喷式发展。涌现能力是指模型规模超过临界值后效果马上提升。"
+
+
+def test_encodings_are_detected(tmp_path: Path) -> None:
+    (tmp_path / "utf8.md").write_bytes(ZH.encode("utf-8"))
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + ZH.encode("utf-8"))
+    (tmp_path / "gbk.txt").write_bytes(ZH.encode("gbk"))
+    (tmp_path / "u16.txt").write_bytes(ZH.encode("utf-16"))
+    notes, skipped = load_notes([tmp_path], tmp_path, 10_000_000)
+    assert not skipped
+    assert {n.source: n.text for n in notes} == {s: ZH for s in ("bom.txt", "gbk.txt", "u16.txt", "utf8.md")}
+    assert {n.source: n.encoding for n in notes}["gbk.txt"] == "gb18030"
+
+
+def test_binary_empty_and_huge_files_are_skipped_with_reasons(tmp_path: Path) -> None:
+    (tmp_path / "good.md").write_text("# 标题\n\n正文。", encoding="utf-8")
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 10)
+    (tmp_path / "empty.md").write_text("  \n\n", encoding="utf-8")
+    (tmp_path / "big.txt").write_bytes(b"a" * 2_000)
+    notes, skipped = load_notes([tmp_path], tmp_path, 1_000)
+    assert [n.source for n in notes] == ["good.md"]
+    reasons = {s.source: s.reason for s in skipped}
+    assert "binary" in reasons["binary.txt"]
+    assert reasons["empty.md"] == "empty"
+    assert "larger than" in reasons["big.txt"]
+
+
+def test_recursive_other_types_and_hidden_folders_ignored(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "deep.markdown").write_text("深层笔记。", encoding="utf-8")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG....")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.md").write_text("not a note", encoding="utf-8")
+    notes, _ = load_notes([tmp_path], tmp_path, 10_000)
+    assert [n.source for n in notes] == ["a/b/deep.markdown"]
+
+
+def test_symlink_outside_the_folder_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.md"
+    outside.write_text("secret", encoding="utf-8")
+    notes_dir = tmp_path / "notes"
+    notes_dir.mkdir()
+    (notes_dir / "ok.md").write_text("笔记。", encoding="utf-8")
+    os.symlink(outside, notes_dir / "link.md")
+    notes, _ = load_notes([notes_dir], notes_dir, 10_000)
+    assert [n.source for n in notes] == ["ok.md"]
+
+
+def test_crlf_is_normalised_and_decode_rejects_garbage() -> None:
+    assert decode("一\r\n二".encode()) == ("一\r\n二", "utf-8")
+    assert decode(b"\x00\x01\x02\x03" * 100) is None

@@ -1,0 +1,137 @@
+"""The UI served for real on loopback, driven by gradio_client and by headless Chromium (slow)."""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, ROOT
+from ui.app import is_loopback, sources_html
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+
+
+def test_sources_are_rendered_inert() -> None:
+    from rag.answer import Answer
+
+    answer = Answer(question="q", answer="a", citations=[{
+        "n": 1, "source": "x<script>.md", "title": "<b>t</b>", "headings": ["h"], "start": 0, "end": 40,
+        "text": "<img src=x onerror=alert(1)> and <script>alert(2)</script>", "spans": [[0, 10]]}])
+    out = sources_html(answer, lambda s: "<script>alert(3)</script>" * 3)
+    assert "<script>" not in out and "<img" not in out
+    assert html.escape("<img src=x onerror=alert(1)>")[:10] in out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    base = tmp_path_factory.mktemp("ui")
+    notes = base / "notes"
+    shutil.copytree(CORPUS, notes)
+    port = _free_port()
+    env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(base / "index"),
+           "NOTESQA_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(base / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "notesqa.cli", "ui"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((base / "server.log").read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        raise RuntimeError("UI did not start")
+    yield url, notes
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def _ask(client, question: str) -> tuple[list[dict[str, object]], str]:  # type: ignore[no-untyped-def]
+    chat, sources, _pairs, _box = client.predict(question, [], [], 3, True, "qwen2.5-coder-1.5b",
+                                                 api_name="/respond")
+    return chat, sources
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_chat_answers_with_sources_and_abstains(server: tuple[str, Path]) -> None:
+    from gradio_client import Client
+
+    url, _ = server
+    client = Client(url, verbose=False)
+    chat, sources = _ask(client, "Kosmos-1 有多少参数?")
+    answer = str(chat[-1]["content"])
+    assert "1.3" in answer
+    assert "001_f68183d21df79685.txt" in sources and "<mark>" in sources
+    chat, sources = _ask(client, "What BLEU score did T5 get on WMT English-German translation?")
+    assert "notes don" in str(chat[-1]["content"])
+    assert "passages searched" in sources
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_upload_and_reingest_make_a_new_note_answerable(server: tuple[str, Path], tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    url, notes = server
+    client = Client(url, verbose=False)
+    note = tmp_path / "zebra_project.md"
+    note.write_text("# Zebra 项目\n\nZebra 项目的代号是 ZX-42，负责人是李雷，预算为 37 万元。\n", encoding="utf-8")
+    summary, *_ = client.predict([handle_file(str(note))], api_name="/upload")
+    assert "zebra_project.md" in summary and "1 added" in summary
+    assert (notes / "zebra_project.md").is_file()
+    chat, sources = _ask(client, "ZX-42 项目的负责人是谁?")
+    assert "李雷" in str(chat[-1]["content"])
+    assert "zebra_project.md" in sources
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+@pytest.mark.browser
+def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str, Path]) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Debian chromium is not installed (make setup installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, _ = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(url)
+        page.locator("#question textarea").fill("Kosmos-1 有多少参数?")
+        page.locator("#ask").click()
+        page.wait_for_selector("#sources .src", timeout=180_000)
+        assert "001_f68183d21df79685.txt" in page.locator("#sources").inner_text()
+        assert "1.3" in page.locator("#chat").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "ui_answer.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "ui_answer.png").stat().st_size > 10_000
