@@ -115,7 +115,7 @@ def load_notes(
             try:
                 size = path.stat().st_size
                 if size > max_bytes:
-                    skipped.append(Skipped(source, f"larger than {max_bytes // 1_000_000} MB"))
+                    skipped.append(Skipped(source, f"larger than {max_bytes / 1e6:g} MB"))
                     continue
                 raw = path.read_bytes()
             except OSError as exc:

@@ -25,8 +25,8 @@ def test_binary_empty_and_huge_files_are_skipped_with_reasons(tmp_path: Path) ->
     (tmp_path / "good.md").write_text("# 标题\n\n正文。", encoding="utf-8")
     (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 10)
     (tmp_path / "empty.md").write_text("  \n\n", encoding="utf-8")
-    (tmp_path / "big.txt").write_bytes(b"a" * 2_000)
-    notes, skipped = load_notes([tmp_path], tmp_path, 1_000)
+    (tmp_path / "big.txt").write_bytes(b"a" * 20_000)
+    notes, skipped = load_notes([tmp_path], tmp_path, 10_000)
     assert [n.source for n in notes] == ["good.md"]
     reasons = {s.source: s.reason for s in skipped}
     assert "binary" in reasons["binary.txt"]
