@@ -1,0 +1,1 @@
+"""Ingestion: notes folder -> chunks -> embeddings -> index directory on disk (the only writer of the index)."""

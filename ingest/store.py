@@ -295,23 +295,25 @@ def write_generation(index_dir: Path, manifest: Manifest, chunks: list[Chunk], t
     _fsync_tree(tmp)
     final = index_dir / name
     os.replace(tmp, final)
+    try:
+        previous = (index_dir / CURRENT).read_text().strip()
+    except OSError:
+        previous = ""
     marker_tmp = index_dir / f"{CURRENT}.tmp{os.getpid()}"
     marker_tmp.write_text(name)
     with open(marker_tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(marker_tmp, index_dir / CURRENT)
     _fsync_dir(index_dir)
-    _collect_garbage(index_dir, keep=name)
+    _collect_garbage(index_dir, keep={name, previous})
     return final
 
 
-def _collect_garbage(index_dir: Path, keep: str) -> None:
-    """Remove old generations and leftovers of crashed writers; keep the live one and the one before it
-    (a reader may still be loading it)."""
-    gens = sorted(p for p in index_dir.glob(GEN_PREFIX + "*") if p.is_dir() and "." not in p.name)
-    previous = [p.name for p in gens if p.name < keep][-1:]
+def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
+    """Remove old generations and leftovers of crashed writers; keep the live generation and the one that
+    was live before it (a reader may still be loading it)."""
     for p in index_dir.iterdir():
-        stale_gen = p.name.startswith(GEN_PREFIX) and p.name != keep and p.name not in previous
+        stale_gen = p.name.startswith(GEN_PREFIX) and p.name not in keep
         stale_tmp = p.name.startswith(CURRENT + ".tmp")
         if stale_gen or stale_tmp:
             if p.is_dir():

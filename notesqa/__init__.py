@@ -1,0 +1,1 @@
+"""notesqa: local, private, bilingual question answering over your own notes (thin shell: settings + CLI)."""

@@ -88,13 +88,16 @@ class Settings(BaseSettings):
     llm_ctx: int = Field(default=2048, ge=512)
     """llama.cpp context window (prompt + generation)."""
 
-    max_answer_tokens: int = Field(default=320, ge=16)
-    """Generation budget for reasoning + answer together."""
+    max_reasoning_tokens: int = Field(default=96, ge=8)
+    """Budget for the reasoning (the quoted evidence) before the answer is cued."""
+
+    max_answer_tokens: int = Field(default=200, ge=16)
+    """Budget for the answer itself (and for its English version, when one is needed)."""
 
     context_passages: int = Field(default=3, ge=1, le=10)
     """How many retrieved passages are put into the prompt."""
 
-    context_max_chars: int = Field(default=900, ge=100)
+    context_max_chars: int = Field(default=350, ge=100)
     """Character budget of the passages in the prompt (keeps time to first token low)."""
 
     abstain_dense_min_zh: float = 0.85

@@ -60,16 +60,15 @@ _NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有�
 
 
 _META_LEAD = re.compile(
-    r"^(根据|从)(给定的|以上|上述)?(段落|passages?|材料|资料)[^，,。:：]{0,12}(中|里)?[，,:：]?\s*"
+    r"^(根据|从)(给定的|以上|上述)?\s*(段落|passages?|材料|资料)[\s和、与及,，]*(中|里)?[，,:：]?\s*"
     r"(可以|我们可以)?(看到|看出|得知|找到|提取到|提取出|知道)?(信息)?[，,:：]?\s*"
     r"|^(the )?(answer|translation)( in english)?( is)?\s*:\s*", re.IGNORECASE)
 
 
 def tidy_answer(raw: str) -> str:
     """The answer as shown: after the last answer cue, without [n] markers or "from the passages" lead-ins."""
-    marks = list(prompts._ANSWER_MARK.finditer(raw))
-    text = raw[marks[-1].end():] if marks else raw
-    text = _CITE.sub("", text)
+    text = prompts.answer_text(raw)
+    text = re.sub(r"\s+([。，！？；：])", r"\1", _CITE.sub("", text))
     text = _META_LEAD.sub("", text.strip(" \n*"))
     return text.strip(" \n*")
 
@@ -169,50 +168,39 @@ class Answerer:
 
     def _generate(self, question: str, selected: list[Selected], lang: str, result: Answer,
                   t0: float) -> Iterator[Event]:
-        """Two phases in one model turn: reasoning (stops at the answer cue), then the answer."""
+        """One model turn in two phases: the reasoning (quoted evidence) until the model would start its
+        answer, then the answer after our own cue, so a missing or sloppy cue never loses the answer and its
+        language follows the question even when the quote is Chinese."""
         s = self.settings
         cue_r, cue_a = ("思考:", "答案:") if lang == "zh" else ("Reasoning:", "Answer (in English):")
         messages = prompts.messages(question, [x.passage for x in selected], lang)
         t_g = time.perf_counter()
-        reasoning = ""
-        answer = ""
+        reasoning = answer = ""
+        generated = 0
         with self.llm.turn():
             prompt = self.llm.chat_prompt(messages, assistant_prefix=cue_r + " ")
             result.usage["prompt_tokens"] = self.llm.count_tokens(prompt)
-            generated = 0
-            splitter = prompts.StreamSplitter()
-            budget = max(16, s.max_answer_tokens // 3)
-            # phase 1 stops where the model would start its answer; phase 2 always writes it after our cue,
-            # so the answer's language follows the question even when the reasoning drifted into Chinese
-            for delta in self.llm.complete(prompt, budget, stop=["\n\n", "<|im_end|>", *ANSWER_STOPS]):
+            for delta in self.llm.complete(prompt, s.max_reasoning_tokens,
+                                           stop=["\n\n", "<|im_end|>", *ANSWER_STOPS]):
                 result.timings.setdefault("first_token", time.perf_counter() - t0)
                 generated += 1
-                r_delta, a_delta = splitter.feed(delta)
-                if r_delta:
-                    yield Event("reasoning", r_delta)
-                if a_delta:
-                    result.timings.setdefault("first_answer_token", time.perf_counter() - t0)
-                    yield Event("answer", a_delta)
-            reasoning, answer, seen = prompts.split_output(splitter.text)
-            if not seen:  # the model stopped after its reasoning: cue the answer and continue
-                if reasoning[splitter.sent_reasoning:]:
-                    yield Event("reasoning", reasoning[splitter.sent_reasoning:])
-                prompt = f"{prompt}{reasoning}\n{cue_a} "
-                for delta in self.llm.complete(prompt, s.max_answer_tokens - budget,
-                                               stop=["\n\n", "<|im_end|>", cue_r]):
-                    result.timings.setdefault("first_token", time.perf_counter() - t0)
-                    result.timings.setdefault("first_answer_token", time.perf_counter() - t0)
-                    generated += 1
-                    answer += delta
-                    yield Event("answer", delta)
+                reasoning += delta
+                yield Event("reasoning", delta)
+            prompt = f"{prompt}{reasoning.strip()}\n{cue_a} "
+            reasoning = prompts.clean_reasoning(reasoning)
+            for delta in self.llm.complete(prompt, s.max_answer_tokens, stop=["\n\n", "<|im_end|>", cue_r]):
+                result.timings.setdefault("first_answer_token", time.perf_counter() - t0)
+                generated += 1
+                answer += delta
+                yield Event("answer", delta)
             if lang == "en" and answer.strip() and prompts.language(answer) == "zh":
-                # the small model answered in the notes' language: ask for English in the same conversation,
-                # so llama.cpp reuses everything already in its cache and only reads one short turn
+                # answered in the notes' language: ask for English in the same conversation, so llama.cpp
+                # reuses everything already in its cache and only reads one short turn
                 convo = [*messages, {"role": "assistant", "content": f"{cue_r} {reasoning}\n{cue_a} {answer}"},
                          {"role": "user", "content": prompts.TO_ENGLISH.format(answer=tidy_answer(answer))}]
                 translated = ""
-                for delta in self.llm.complete(self.llm.chat_prompt(convo),
-                                               s.max_answer_tokens // 2, stop=["\n\n", "<|im_end|>"]):
+                for delta in self.llm.complete(self.llm.chat_prompt(convo), s.max_answer_tokens,
+                                               stop=["\n\n", "<|im_end|>"]):
                     generated += 1
                     translated += delta
                 if translated.strip():

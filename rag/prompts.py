@@ -103,40 +103,14 @@ _ANSWER_MARK = re.compile(
 )
 
 
-def split_output(text: str) -> tuple[str, str, bool]:
-    """Split raw model output into (reasoning, answer, answer_marker_seen), tolerating sloppy formats."""
+def clean_reasoning(text: str) -> str:
+    """The reasoning without a repeated "Reasoning:"/"思考:" cue or a trailing answer cue."""
+    text = _REASONING_MARK.sub("", text, count=1)
     marks = list(_ANSWER_MARK.finditer(text))
-    if not marks:
-        return _REASONING_MARK.sub("", text, count=1).strip(), "", False
-    m = marks[0]
-    reasoning = _REASONING_MARK.sub("", text[: m.start()], count=1).strip()
-    return reasoning, text[m.end():].strip(), True
+    return (text[: marks[0].start()] if marks else text).strip()
 
 
-class StreamSplitter:
-    """Turns streamed model text into reasoning/answer deltas as the answer marker appears."""
-
-    HOLD = 16  # characters held back while an answer marker may still be forming
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.sent_reasoning = 0
-        self.sent_answer = 0
-
-    def feed(self, delta: str) -> tuple[str, str]:
-        self.text += delta
-        reasoning, answer, seen = split_output(self.text)
-        if not seen:
-            reasoning = reasoning[: max(0, len(reasoning) - self.HOLD)]
-        out_r = reasoning[self.sent_reasoning:] if len(reasoning) > self.sent_reasoning else ""
-        out_a = answer[self.sent_answer:] if len(answer) > self.sent_answer else ""
-        self.sent_reasoning = max(self.sent_reasoning, len(reasoning))
-        self.sent_answer = max(self.sent_answer, len(answer))
-        return out_r, out_a
-
-    def finish(self) -> tuple[str, str]:
-        """Final (reasoning, answer); with no answer marker the whole text is taken as the answer."""
-        reasoning, answer, seen = split_output(self.text)
-        if not seen:
-            return "", reasoning
-        return reasoning, answer
+def answer_text(raw: str) -> str:
+    """What follows the last answer cue ("Answer:", "**答案**：", "Answer (in English):"), else everything."""
+    marks = list(_ANSWER_MARK.finditer(raw))
+    return (raw[marks[-1].end():] if marks else raw).strip()

@@ -1,0 +1,1 @@
+"""Tests mirror the packages: ingest/, rag/, ui/, notesqa/."""
