@@ -158,6 +158,10 @@ class Answerer:
         t_c = time.perf_counter()
         selected = select_context(query, hits, get_embeddings(s), s.context_passages, s.context_max_chars)
         result.timings["select"] = time.perf_counter() - t_c
+        if not selected:
+            yield self._finish(result, t0, prompts.ABSTAIN[lang], "not_found",
+                               reasoning="Nothing usable in the passages found.")
+            return
         result.passages = [{"n": x.passage.number, "label": x.passage.label, "text": x.passage.text,
                             "source": x.hit.chunk.source, "chunk_id": x.hit.chunk.id} for x in selected]
         yield Event("status", "generating")

@@ -10,6 +10,7 @@ import numpy as np
 
 from ingest.chunking import split_sentences, table_spans
 from ingest.embeddings import E5Embeddings
+from rag.guard import injection
 from rag.prompts import Passage
 from rag.retrieve import Hit
 
@@ -58,7 +59,10 @@ def select_context(question: str, hits: Sequence[Hit], embeddings: E5Embeddings,
     hits = list(hits[:n_passages])
     if not hits:
         return []
-    units = [(h, span) for h in hits for span in _units(h)]
+    # a sentence in a note that tries to give the model orders is not passed on (the note stays searchable)
+    units = [(h, (a, b)) for h in hits for a, b in _units(h) if not injection(h.chunk.text[a:b])]
+    if not units:
+        return []
     texts = [h.chunk.text[a:b] for h, (a, b) in units]
     q_vec = np.asarray(embeddings.embed_query(question), dtype=np.float32)
     s_vecs = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)

@@ -46,6 +46,7 @@ def test_injections_are_detected(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["Kosmos-1 有多少参数?", "What is instruction tuning?", "奶奶漏洞是什么?",
+                                  "要求模型扮演已经过世的祖母的漏洞叫什么?",
                                   "How does the Prompt Manager work?"])
 def test_ordinary_questions_are_not_injections(text: str) -> None:
     assert injection(text) is None
