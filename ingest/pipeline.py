@@ -18,6 +18,7 @@ from ingest.store import (
     load_index,
     new_dense_store,
     read_manifest,
+    remove_leftovers,
     write_generation,
     writer_lock,
 )
@@ -107,6 +108,7 @@ def ingest(
     t0 = time.perf_counter()
     index_dir = settings.index_dir
     with writer_lock(index_dir, lock_wait_s):
+        remove_leftovers(index_dir)
         old_manifest: Manifest | None = None
         if not rebuild:
             try:

@@ -322,6 +322,19 @@ def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
                 p.unlink(missing_ok=True)
 
 
+def remove_leftovers(index_dir: Path) -> None:
+    """Delete half-written files of writers that were killed (call with the writer lock held)."""
+    index_dir = Path(index_dir)
+    if not index_dir.is_dir():
+        return
+    for p in index_dir.iterdir():
+        if ".tmp" in p.name and (p.name.startswith(GEN_PREFIX) or p.name.startswith(CURRENT)):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def writer_lock(index_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the single-writer lock of an index (waits up to ``wait_s`` seconds, then IndexLockedError)."""

@@ -29,7 +29,7 @@ h1{margin-bottom:.2rem} .sub{color:#656d76;margin-top:0}
 .card{border:1px solid #d0d7de;border-radius:8px;padding:.6rem .9rem;min-width:120px}
 .card .v{font-size:1.6rem;font-weight:600} .card .k{color:#656d76;font-size:.8rem}
 .good{color:#1a7f37} .bad{color:#cf222e} .mid{color:#9a6700}
-table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.5rem 0 1.5rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1.5rem;display:block;overflow-x:auto;max-width:100%}
 th,td{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left}
 th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .plots{display:flex;flex-wrap:wrap;gap:1rem} .plots img{max-width:520px;width:100%;border:1px solid #eee}

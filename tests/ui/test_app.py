@@ -73,8 +73,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 
 def _ask(client, question: str) -> tuple[list[dict[str, object]], str]:  # type: ignore[no-untyped-def]
-    chat, sources, _pairs, _box = client.predict(question, [], [], 3, True, "qwen2.5-coder-1.5b",
-                                                 api_name="/respond")
+    # gr.State inputs/outputs are not part of the API: (question, chat, passages, reasoning, model)
+    chat, sources, _box = client.predict(question, [], 3, True, "qwen2.5-coder-1.5b", api_name="/respond")
     return chat, sources
 
 
