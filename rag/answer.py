@@ -61,7 +61,7 @@ _NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有�
 
 _META_LEAD = re.compile(
     r"^(根据|从)(给定的|以上|上述)?\s*(段落|passages?|材料|资料)[\s和、与及,，]*(中|里)?[，,:：]?\s*"
-    r"(可以|我们可以)?(看到|看出|得知|找到|提取到|提取出|知道)?(信息)?[，,:：]?\s*"
+    r"(可以|我们可以)?(看到|看出|得知|找到|提取到|提取出|知道)?(以下)?(信息)?[，,:：]?\s*"
     r"|^(the )?(answer|translation)( in english)?( is)?\s*:\s*", re.IGNORECASE)
 
 
