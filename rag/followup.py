@@ -11,6 +11,9 @@ from rag.guard import specific_terms
 _ZH_PRONOUN = re.compile(r"(这个模型|该模型|这个方法|该方法|它们|他们|她们|它|他|她|其|该|此)")
 _EN_PRONOUN = re.compile(r"\b(its|it|they|their|them|this model|that model|this|that|he|his|she|her)\b",
                          re.IGNORECASE)
+_CAPITALISED = re.compile(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")
+_QUESTION_WORDS = frozenset("what which who whom whose when where why how is are was were do does did can could "
+                            "tell explain describe give list please the a an".split())
 _ZH_LEAD = re.compile(r"^(那|那么|还有|另外)")
 _EN_LEAD = re.compile(r"^(and|what about|how about)\b", re.IGNORECASE)
 
@@ -20,6 +23,10 @@ def subject_of(question: str) -> str | None:
     names = specific_terms(question)
     if names:
         return names[0]
+    for m in _CAPITALISED.finditer(question):  # "Hugging Face", "Dolly" (not a sentence-initial "What")
+        phrase = " ".join(w for w in m.group(0).split() if w.lower() not in _QUESTION_WORDS)
+        if phrase:
+            return phrase
     words = [t for t in tokenize(question) if len(t) >= 2]
     return max(words, key=len) if words else None
 

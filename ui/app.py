@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import ipaddress
+import logging
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +37,10 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
 
 
 def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
@@ -132,7 +138,7 @@ def build_app(settings: Settings) -> Any:
 
     def respond(message: str, chat: list[dict[str, Any]], pairs: list[list[str]], passages: int,
                 show_reasoning: bool, model: str) -> Iterator[tuple[Any, ...]]:
-        chat = [*chat, {"role": "user", "content": html.escape(message or "")}]
+        chat = [*chat, {"role": "user", "content": _esc(message or "")}]
         thought = {"role": "assistant", "content": "", "metadata": {"title": REASONING_TITLE, "status": "pending"}}
         reply = {"role": "assistant", "content": ""}
 
@@ -151,12 +157,12 @@ def build_app(settings: Settings) -> Any:
                 if isinstance(item, Answer):
                     final = item
                 elif isinstance(item, Event) and item.kind == "reasoning":
-                    thought["content"] += html.escape(item.text)
+                    thought["content"] += _esc(item.text)
                     yield view(), "", pairs, ""
                 elif isinstance(item, Event) and item.kind in ("answer", "replace"):
                     if reply["content"].startswith("⏳") or item.kind == "replace":
                         reply["content"] = ""
-                    reply["content"] += html.escape(item.text)
+                    reply["content"] += _esc(item.text)
                     yield view(), "", pairs, ""
         except (QuestionError, IndexMissingError, IndexCorruptError, ModelFileError, NotesError) as exc:
             reply["content"] = f"⚠️ {html.escape(str(exc))}"
@@ -164,9 +170,9 @@ def build_app(settings: Settings) -> Any:
             return
         assert final is not None
         thought["metadata"]["status"] = "done"
-        thought["content"] = html.escape(final.reasoning) or thought["content"]
+        thought["content"] = _esc(final.reasoning) or thought["content"]
         prefix = "🔎 " if final.abstained else ""
-        reply["content"] = prefix + html.escape(final.answer)
+        reply["content"] = prefix + _esc(final.answer)
         secs = final.timings.get("total") or 0
         thought["metadata"]["duration"] = round(secs, 1)
         pairs = [*pairs, [message, final.answer]]
@@ -214,6 +220,19 @@ def build_app(settings: Settings) -> Any:
             return f"⚠️ {html.escape(str(exc))}", notes_table(), index_status(), gr.update()
         msg, rows, status, choices = reingest(progress)
         return f"Moved {html.escape(source)} to {html.escape(str(moved))}\n\n{msg}", rows, status, choices
+
+    def warm_up() -> None:
+        """Load the models in the background so the first question does not wait for them."""
+        try:
+            answerer = answerer_for(settings.llm if not settings.llm_path else model_choices(settings)[0],
+                                    settings.context_passages)
+            answerer.handle.get()
+            answerer.retrieve("warm up", 1)
+            answerer.llm.load()
+        except Exception as exc:  # the chat will show the same problem with its own message
+            logging.getLogger(__name__).warning("warm-up failed: %s", exc)
+
+    threading.Thread(target=warm_up, daemon=True).start()
 
     with gr.Blocks(title="notesqa · 笔记问答") as demo:
         gr.Markdown("## 📒 笔记问答 · notesqa\n本地运行，笔记不会离开这台电脑。 / Runs locally; your notes never leave "

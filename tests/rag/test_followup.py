@@ -20,3 +20,8 @@ def test_lead_words_and_unrelated_questions() -> None:
     assert standalone("那上下文长度呢?", [("GPT-4 的参数量是多少?", "1760B")]) == "GPT-4上下文长度呢?"
     assert standalone("它有多少参数?", []) == "它有多少参数?"
     assert standalone("Kosmos-1 有多少参数?", HISTORY) == "Kosmos-1 有多少参数?"
+
+
+def test_capitalised_names_are_taken_whole() -> None:
+    assert standalone("它是哪一年创办的?", [("Hugging Face 是做什么的?", "...")]) == "Hugging Face是哪一年创办的?"
+    assert standalone("What does it cost?", [("Who released Dolly?", "...")]) == "What does Dolly cost?"

@@ -18,6 +18,8 @@ from tests.conftest import CORPUS, ROOT
 from ui.app import is_loopback, sources_html
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
+XSS_NOTE = ("# 安全测试笔记\n\n项目 XSS-7 的说明如下：<img src=x onerror=alert(1)> 和 <script>alert(2)</script>"
+            " 这两段代码必须原样显示，不能执行。\n")
 
 
 def test_loopback_detection() -> None:
@@ -47,6 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     base = tmp_path_factory.mktemp("ui")
     notes = base / "notes"
     shutil.copytree(CORPUS, notes)
+    (notes / "xss.md").write_text(XSS_NOTE, encoding="utf-8")
     port = _free_port()
     env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(base / "index"),
            "NOTESQA_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -133,5 +136,18 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
         assert "001_f68183d21df79685.txt" in page.locator("#sources").inner_text()
         assert "1.3" in page.locator("#chat").inner_text()
         page.screenshot(path=str(ARTIFACTS / "ui_answer.png"), full_page=True)
+
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.get_by_text("新对话 / New chat").click()
+        page.locator("#question textarea").fill("XSS-7 项目的说明是什么?")
+        page.locator("#ask").click()
+        page.wait_for_function("document.querySelector('#sources') && "
+                               "document.querySelector('#sources').innerText.includes('xss.md')", timeout=180_000)
+        page.wait_for_timeout(1000)
+        assert "<script>alert(2)</script>" in page.locator("#sources").inner_text()  # shown as text
+        assert page.locator("#sources script").count() == 0 and page.locator("#sources img").count() == 0
+        assert dialogs == []
+        page.screenshot(path=str(ARTIFACTS / "ui_xss_inert.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "ui_answer.png").stat().st_size > 10_000
