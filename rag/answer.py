@@ -111,6 +111,15 @@ class Answerer:
 
         return model_path(self.settings).name
 
+    def warm_up(self) -> None:
+        """Load the index and both models, and read the fixed prompt prefix into llama.cpp's cache, so the
+        first question costs no more than the next ones."""
+        self.retrieve("warm up", 1)
+        dummy = prompts.messages("warm up", [prompts.Passage(1, "-", "-")], "zh")
+        with self.llm.turn():
+            for _ in self.llm.complete(self.llm.chat_prompt(dummy, assistant_prefix="思考: "), 1, stop=[]):
+                pass
+
     # --- answering -----------------------------------------------------------------------------
     def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer without streaming (consumes :meth:`stream`)."""

@@ -226,9 +226,7 @@ def build_app(settings: Settings) -> Any:
         try:
             answerer = answerer_for(settings.llm if not settings.llm_path else model_choices(settings)[0],
                                     settings.context_passages)
-            answerer.handle.get()
-            answerer.retrieve("warm up", 1)
-            answerer.llm.load()
+            answerer.warm_up()
         except Exception as exc:  # the chat will show the same problem with its own message
             logging.getLogger(__name__).warning("warm-up failed: %s", exc)
 
