@@ -90,6 +90,10 @@ class E5Embeddings(Embeddings):
             raise ImportError(
                 "Embedding needs torch and sentence-transformers; run `make setup`."
             ) from exc
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
         torch.set_num_threads(self.threads)
         kwargs = {"model_kwargs": {"add_pooling_layer": False}} if self.bundled else {}
         model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from pathlib import Path
@@ -25,8 +26,6 @@ def _cutter():  # type: ignore[no-untyped-def]
     global _jieba
     with _JIEBA_LOCK:
         if _jieba is None:
-            import logging
-
             import jieba
 
             jieba.setLogLevel(logging.WARNING)
@@ -58,6 +57,7 @@ class SparseIndex:
     def build(cls, tokens: list[list[str]], ids: list[str]) -> SparseIndex:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         if not ids:
             return cls(None, [])
         retriever = bm25s.BM25()
