@@ -12,7 +12,6 @@ from ingest.chunking import Chunk, Chunker
 from ingest.loaders import Note, NotesError, Skipped, load_notes
 from ingest.store import (
     FileEntry,
-    IndexCorruptError,
     IndexMissingError,
     Manifest,
     load_index,
@@ -160,10 +159,7 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
     chunker = Chunker(TokenCounter(model_folder(settings)), settings.chunk_target_tokens,
                       settings.chunk_max_tokens, settings.chunk_overlap_sentences)
     if old is not None:
-        try:
-            current = load_index(settings.index_dir, embeddings)
-        except IndexCorruptError:
-            raise
+        current = load_index(settings.index_dir, embeddings)
         files = dict(old.files)
         chunks = [current.chunks[cid] for cid in current.order]
         tokens = [current.tokens[cid] for cid in current.order]

@@ -106,6 +106,11 @@ class Answerer:
         return self._llm
 
     @property
+    def waiting(self) -> int:
+        """Questions queued for the model behind the one being answered (0 before the model is loaded)."""
+        return self._llm.waiting if self._llm is not None else 0
+
+    @property
     def model_name(self) -> str:
         from rag.llm import model_path
 

@@ -148,7 +148,7 @@ def build_app(settings: Settings) -> Any:
 
         try:
             answerer = answerer_for(model, passages)
-            waiting = answerer.llm.waiting if answerer._llm is not None else 0
+            waiting = answerer.waiting
             if waiting:
                 reply["content"] = f"⏳ 排队中，前面还有 {waiting} 个问题 / queued: {waiting} ahead of you"
             yield view(), "", pairs, ""
