@@ -56,3 +56,13 @@ def test_instructions_inside_a_note_do_not_change_behaviour(settings) -> None:  
     assert all("Ignore all previous" not in p["text"] for p in final.passages)
     if not final.abstained:
         assert "37" in final.answer
+
+
+def test_model_is_usable_as_a_langchain_runnable(answerer: Answerer) -> None:
+    from rag import prompts
+
+    llm = answerer.llm
+    passage = prompts.Passage(1, "Kosmos-1", "数据和模型规模:1.3 B 的参数。")
+    prompt = llm.chat_prompt(prompts.messages("Kosmos-1 有多少参数?", [passage], "zh"), assistant_prefix="思考: ")
+    chunks = list(llm.as_runnable(max_tokens=24).stream(prompt))
+    assert chunks and "".join(chunks).strip()
