@@ -91,6 +91,18 @@ def decode(raw: bytes) -> tuple[str, str] | None:
     return text, encoding
 
 
+def note_text(raw: bytes) -> tuple[str, str] | None:
+    """Decode a note the way ingest does (see :func:`decode`), with line ends normalised to ``\\n``.
+
+    Chunk offsets index into this text, so anything that shows a passage in its note must read it so too.
+    """
+    decoded = decode(raw)
+    if decoded is None:
+        return None
+    text, encoding = decoded
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
 def _looks_binary(text: str) -> bool:
     if not text:
         return False
@@ -121,12 +133,11 @@ def load_notes(
             except OSError as exc:
                 skipped.append(Skipped(source, f"cannot be read ({exc.strerror or exc})"))
                 continue
-            decoded = decode(raw)
+            decoded = note_text(raw)
             if decoded is None:
                 skipped.append(Skipped(source, "binary or undecodable content"))
                 continue
             text, encoding = decoded
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
             if not text.strip():
                 skipped.append(Skipped(source, "empty"))
                 continue

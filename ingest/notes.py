@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.loaders import NOTE_SUFFIXES, NotesError, decode
-from ingest.store import IndexCorruptError, IndexMissingError, read_manifest
+from ingest.loaders import NOTE_SUFFIXES, NotesError, decode, iter_note_files
+from ingest.store import IndexCorruptError, IndexMissingError, Manifest, read_manifest
 from notesqa.settings import Settings
 
 TRASH = ".trash"
@@ -24,22 +24,24 @@ class NoteInfo:
     """When the note's current content was ingested, or "not ingested"."""
 
 
-def notes_root(settings: Settings) -> Path:
+def _manifest(settings: Settings) -> Manifest | None:
     try:
-        return Path(read_manifest(settings.index_dir).root)
+        return read_manifest(settings.index_dir)
     except (IndexMissingError, IndexCorruptError):
-        return Path(settings.corpus_dir).resolve()
+        return None
+
+
+def notes_root(settings: Settings, manifest: Manifest | None = None) -> Path:
+    """The folder the index mirrors (the configured corpus folder before the first ingest)."""
+    manifest = manifest or _manifest(settings)
+    return Path(manifest.root) if manifest else Path(settings.corpus_dir).resolve()
 
 
 def list_notes(settings: Settings) -> list[NoteInfo]:
     """Notes in the folder, with the index's view of each (chunks, title, last ingested)."""
-    from ingest.loaders import iter_note_files
-
-    root = notes_root(settings)
-    try:
-        files = read_manifest(settings.index_dir).files
-    except (IndexMissingError, IndexCorruptError):
-        files = {}
+    manifest = _manifest(settings)
+    root = notes_root(settings, manifest)
+    files = manifest.files if manifest else {}
     out = []
     seen = set()
     if root.is_dir():

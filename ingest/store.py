@@ -186,15 +186,15 @@ class Index:
 
     def note_text(self, source: str) -> str:
         """The current text of a note (decoded the way ingest decoded it) for showing context."""
-        from ingest.loaders import decode
+        from ingest.loaders import note_text
 
         path = (self.root / source).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"{source} is outside the notes folder")
-        decoded = decode(path.read_bytes())
+        decoded = note_text(path.read_bytes())
         if decoded is None:
             raise ValueError(f"{source} is not a text file")
-        return decoded[0].replace("\r\n", "\n").replace("\r", "\n")
+        return decoded[0]
 
 
 def new_dense_store(embeddings: Any, dim: int) -> Any:
@@ -313,13 +313,8 @@ def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
     """Remove old generations and leftovers of crashed writers; keep the live generation and the one that
     was live before it (a reader may still be loading it)."""
     for p in index_dir.iterdir():
-        stale_gen = p.name.startswith(GEN_PREFIX) and p.name not in keep
-        stale_tmp = p.name.startswith(CURRENT + ".tmp")
-        if stale_gen or stale_tmp:
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
+        if (p.name.startswith(GEN_PREFIX) and p.name not in keep) or p.name.startswith(CURRENT + ".tmp"):
+            _remove(p)
 
 
 def remove_leftovers(index_dir: Path) -> None:
@@ -329,10 +324,14 @@ def remove_leftovers(index_dir: Path) -> None:
         return
     for p in index_dir.iterdir():
         if ".tmp" in p.name and (p.name.startswith(GEN_PREFIX) or p.name.startswith(CURRENT)):
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
+            _remove(p)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
