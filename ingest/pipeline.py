@@ -52,6 +52,12 @@ class IngestReport:
         data["seconds"] = round(self.seconds, 3)
         return data
 
+    def describe(self) -> str:
+        """One line for people (the CLI and the UI show the same)."""
+        return (f"{self.files_added} added, {self.files_changed} changed, {self.files_removed} removed, "
+                f"{self.files_unchanged} unchanged, {self.files_skipped} skipped; {self.chunks_embedded} chunks "
+                f"embedded, {self.chunks_total} in the index ({self.seconds:.2f} s).")
+
 
 def signature(settings: Settings) -> dict[str, object]:
     """Everything that makes stored vectors/chunks incompatible when it changes."""

@@ -90,12 +90,7 @@ def ingest(
     if as_json:
         typer.echo(json.dumps(report.summary()))
         return
-    s = report.summary()
-    console.print(
-        f"[bold]{settings.index_dir}[/]: {s['files_added']} added, {s['files_changed']} changed, "
-        f"{s['files_removed']} removed, {s['files_unchanged']} unchanged, {s['files_skipped']} skipped; "
-        f"{s['chunks_embedded']} chunks embedded, {s['chunks_total']} in the index ({s['seconds']:.2f} s)."
-    )
+    console.print(f"[bold]{settings.index_dir}[/]: {report.describe()}")
 
 
 def _ensure_index(settings: Settings) -> None:

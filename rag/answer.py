@@ -84,9 +84,10 @@ def _longest_run(a: str, b: str) -> int:
 class Answerer:
     """Retrieves, gates, prompts the local model, and checks the answer against the passages."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, handle: IndexHandle | None = None):
         self.settings = settings
-        self.handle = IndexHandle(settings)
+        self.handle = handle or IndexHandle(settings)
+        """The loaded index; answerers that differ only in model or prompt settings can share one."""
         self._llm: Any = None
 
     # --- retrieval ---------------------------------------------------------------------------
@@ -160,21 +161,18 @@ class Answerer:
         top_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
         threshold = s.abstain_dense_min_zh if lang == "zh" else s.abstain_dense_min_en
         if not hits or top_dense < threshold:
-            yield self._finish(result, t0, prompts.ABSTAIN[lang], "gate",
-                               reasoning=f"Best passage similarity {top_dense:.3f} < {threshold}.")
+            yield self._abstain(result, t0, "gate", f"Best passage similarity {top_dense:.3f} < {threshold}.")
             return
         missing = guard.missing_terms(query, [h.chunk.embed_text for h in hits])
         if missing:
-            yield self._finish(result, t0, prompts.ABSTAIN[lang], "missing_terms",
-                               reasoning="The notes found do not mention: " + ", ".join(missing))
+            yield self._abstain(result, t0, "missing_terms", "The notes found do not mention: " + ", ".join(missing))
             return
 
         t_c = time.perf_counter()
         selected = select_context(query, hits, get_embeddings(s), s.context_passages, s.context_max_chars)
         result.timings["select"] = time.perf_counter() - t_c
         if not selected:
-            yield self._finish(result, t0, prompts.ABSTAIN[lang], "not_found",
-                               reasoning="Nothing usable in the passages found.")
+            yield self._abstain(result, t0, "not_found", "Nothing usable in the passages found.")
             return
         result.passages = [{"n": x.passage.number, "label": x.passage.label, "text": x.passage.text,
                             "source": x.hit.chunk.source, "chunk_id": x.hit.chunk.id} for x in selected]
@@ -231,31 +229,29 @@ class Answerer:
     def _check(self, result: Answer, t0: float, question: str, raw: str, reasoning: str,
                selected: list[Selected]) -> Answer:
         """Resolve citations, then keep only what the passages support (else abstain)."""
-        lang = result.lang
         body = tidy_answer(raw)
         if not body or _NOT_FOUND.search(body) or len(body) < 2:
-            return self._finish(result, t0, prompts.ABSTAIN[lang], "not_found", reasoning=reasoning)
+            return self._abstain(result, t0, "not_found", reasoning)
         leak = prompts.SYSTEM_PROMPT[:60]
         if leak.lower() in raw.lower():
-            return self._finish(result, t0, prompts.REFUSE[lang], "refused", reasoning=reasoning)
+            return self._finish(result, t0, prompts.REFUSE[result.lang], "refused", reasoning=reasoning)
         pairs = [(x.hit.chunk.context, x.passage.text) for x in selected]
         ground = guard.check_grounding(question, body, pairs)
         if not ground.ok:
             kept = self._repair(question, body, pairs)
             if not kept:
                 why = "Not supported by the passages: " + ", ".join(ground.unsupported)
-                return self._finish(result, t0, prompts.ABSTAIN[lang], "ungrounded",
-                                    reasoning=(reasoning + "\n" + why).strip())
+                return self._abstain(result, t0, "ungrounded", f"{reasoning}\n{why}")
             body = kept
             ground = guard.check_grounding(question, body, pairs)
-        if not guard.asks_for_number(question) and guard.only_numbers(body):
-            return self._finish(result, t0, prompts.ABSTAIN[lang], "ungrounded",
-                                reasoning=(reasoning + "\nThe answer is only numbers, but the question does not "
-                                           "ask for a quantity.").strip())
-        if guard.asks_for_number(question) and not re.search(r"\d", body):
-            return self._finish(result, t0, prompts.ABSTAIN[lang], "ungrounded",
-                                reasoning=(reasoning + "\nThe question asks for a number or date; the answer "
-                                           "has none.").strip())
+        asks_number = guard.asks_for_number(question)
+        if not asks_number and guard.only_numbers(body):
+            return self._abstain(result, t0, "ungrounded",
+                                 f"{reasoning}\nThe answer is only numbers, but the question does not ask for a "
+                                 "quantity.")
+        if asks_number and not re.search(r"\d", body):
+            return self._abstain(result, t0, "ungrounded",
+                                 f"{reasoning}\nThe question asks for a number or date; the answer has none.")
         cited = self._citations(raw, reasoning, body, selected, ground)
         result.citations = cited
         markers = "".join(f"[{c['n']}]" for c in cited)
@@ -285,8 +281,7 @@ class Answerer:
         best = max(runs)
         numbers = [i + 1 for i, r in enumerate(runs) if best >= 6 and r >= max(6, best // 2)]
         if ground.supporting and len(ground.supporting) < len(selected):
-            numbers = sorted(set(numbers) | {i + 1 for i in ground.supporting}) if numbers else [
-                i + 1 for i in ground.supporting]
+            numbers = sorted(set(numbers) | {i + 1 for i in ground.supporting})
         if not numbers:
             marked = [int(n) for n in _CITE.findall(raw + reasoning) if 1 <= int(n) <= len(selected)]
             numbers = marked[:1] or [runs.index(best) + 1]
@@ -298,6 +293,11 @@ class Answerer:
                         "end": c.end, "title": c.title, "headings": list(c.headings),
                         "spans": [[c.start + a, c.start + b] for a, b in x.spans]})
         return out
+
+    @classmethod
+    def _abstain(cls, result: Answer, t0: float, reason: str, why: str) -> Answer:
+        """Decline with the fixed phrase in the question's language; ``why`` becomes the shown reasoning."""
+        return cls._finish(result, t0, prompts.ABSTAIN[result.lang], reason, reasoning=why.strip())
 
     @staticmethod
     def _finish(result: Answer, t0: float, text: str, reason: str, reasoning: str = "") -> Answer:

@@ -69,12 +69,12 @@ def select_context(question: str, hits: Sequence[Hit], embeddings: E5Embeddings,
     q_grams = _bigrams(question)
     lexical = np.array([len(q_grams & _bigrams(t)) / max(1, len(q_grams)) for t in texts], dtype=np.float32)
     scores = s_vecs @ q_vec + 0.5 * lexical
-    rank_bonus = np.array([0.02 * (n_passages - hits.index(h)) for h, _ in units], dtype=np.float32)
+    by_hit = {id(h): i for i, h in enumerate(hits)}
+    rank_bonus = np.array([0.02 * (n_passages - by_hit[id(h)]) for h, _ in units], dtype=np.float32)
     order = np.argsort(-(scores + rank_bonus))
 
     chosen: dict[int, set[int]] = {i: set() for i in range(len(hits))}
     used = 0
-    by_hit = {id(h): i for i, h in enumerate(hits)}
     for pass_no in range(2):  # 1st pass: best sentence of every passage; 2nd: the rest by score
         for u in order:
             h, (a, b) = units[u]

@@ -113,8 +113,10 @@ def build_app(settings: Settings) -> Any:
     from rag.answer import Answer, Answerer, Event
     from rag.guard import QuestionError
     from rag.llm import ModelFileError
+    from rag.retrieve import IndexHandle
 
     answerers: dict[str, Answerer] = {}
+    handle = IndexHandle(settings)  # one loaded index, whatever model or passage count a chat picks
 
     def answerer_for(model: str, passages: int) -> Answerer:
         update: dict[str, Any] = {"context_passages": int(passages)}
@@ -122,7 +124,7 @@ def build_app(settings: Settings) -> Any:
             update.update(llm=model, llm_path=None)
         key = f"{model}|{passages}"
         if key not in answerers:
-            answerers[key] = Answerer(settings.model_copy(update=update))
+            answerers[key] = Answerer(settings.model_copy(update=update), handle)
         return answerers[key]
 
     def index_status() -> str:
@@ -187,10 +189,7 @@ def build_app(settings: Settings) -> Any:
 
         try:
             r = ingest(settings, progress=tick, lock_wait_s=30)
-            s = r.summary()
-            msg = (f"✅ {s['files_added']} added · {s['files_changed']} changed · {s['files_removed']} removed · "
-                   f"{s['files_unchanged']} unchanged · {s['files_skipped']} skipped · "
-                   f"{s['chunks_embedded']} chunks embedded · {s['chunks_total']} total · {s['seconds']} s")
+            msg = f"✅ {r.describe()}"
             msg += "".join(f"\n- skipped `{html.escape(x.source)}`: {x.reason}" for x in r.skipped)
         except (NotesError, IndexLockedError, IndexCorruptError) as exc:
             msg = f"⚠️ {html.escape(str(exc))}"
