@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -128,6 +129,8 @@ def ask(
         for item in Answerer(settings).stream(question):
             if isinstance(item, Answer):
                 final = item
+            elif not as_json and isinstance(item, Event) and item.kind == "notice":
+                out.print(f"[dim]{item.text}[/]")
             elif not as_json and isinstance(item, Event) and item.kind == "replace":
                 out.print(f"\n[dim]in English:[/] {item.text}", end="")
             elif not as_json and isinstance(item, Event) and item.kind in ("reasoning", "answer"):
@@ -165,17 +168,56 @@ def ui(
     port: Annotated[int | None, typer.Option("--port", help="Port (default 7860).")] = None,
 ) -> None:
     """Start the chat UI (ingests the default corpus first if there is no index)."""
+    from ingest.store import IndexCorruptError
     from ui.app import launch
 
     settings = _settings(index, host=host, port=port)
     try:
-        _ensure_index(settings)
+        try:
+            _ensure_index(settings)
+        except IndexCorruptError as exc:  # the UI shows it and its Re-ingest button rebuilds
+            typer.secho(f"warning: {exc}", fg=typer.colors.YELLOW, err=True)
         typer.secho(f"notesqa UI on http://{settings.host}:{settings.port}", err=True)
         launch(settings)
     except (*_user_errors(), ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot serve on {settings.host}:{settings.port}: {exc}")
+
+
+@app.command()
+def watch(
+    path: Annotated[Path | None, typer.Argument(help="Notes folder (default: the one the index mirrors).")] = None,
+    index: IndexOpt = None,
+    debounce_ms: Annotated[int, typer.Option("--debounce-ms", help="Wait for this much quiet first.")] = 1200,
+) -> None:
+    """Re-ingest automatically whenever notes change (Ctrl+C stops); one log line per change."""
+    from rich.console import Console
+
+    from ingest.pipeline import IngestReport
+    from ingest.pipeline import ingest as run_ingest
+    from ingest.watch import NoteChange
+    from ingest.watch import watch as watch_notes
+
+    settings = _settings(index)
+    console = Console(stderr=True, highlight=False)
+
+    def log(changes: list[NoteChange], report: IngestReport | None, error: str | None) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        for change in changes:
+            console.print(f"[dim]{stamp}[/] {change}")
+        if report is not None:
+            console.print(f"[dim]{stamp}[/] {report.describe()}")
+        else:
+            console.print(f"[dim]{stamp}[/] [red]re-ingest failed:[/] {error}")
+
+    try:
+        first = run_ingest(settings, [path] if path else (), lock_wait_s=60)
+        console.print(f"{settings.index_dir}: {first.describe()}")
+        console.print(f"watching {path or 'the notes folder'} (Ctrl+C to stop)")
+        watch_notes(settings, path, on_change=log, debounce_ms=debounce_ms)
+    except _user_errors() as exc:
+        _fail(str(exc))
 
 
 @app.command("eval")

@@ -110,6 +110,7 @@ def build_app(settings: Settings) -> Any:
     from ingest.notes import add_note, list_notes, retire_note
     from ingest.pipeline import ingest
     from ingest.store import IndexCorruptError, IndexLockedError, IndexMissingError
+    from ingest.watch import Watcher
     from rag.answer import Answer, Answerer, Event
     from rag.guard import QuestionError
     from rag.llm import ModelFileError
@@ -173,7 +174,7 @@ def build_app(settings: Settings) -> Any:
         assert final is not None
         thought["metadata"]["status"] = "done"
         thought["content"] = _esc(final.reasoning) or thought["content"]
-        prefix = "🔎 " if final.abstained else ""
+        prefix = (f"ℹ️ *{_esc(final.notice)}*\n\n" if final.notice else "") + ("🔎 " if final.abstained else "")
         reply["content"] = prefix + _esc(final.answer)
         secs = final.timings.get("total") or 0
         thought["metadata"]["duration"] = round(secs, 1)
@@ -188,8 +189,12 @@ def build_app(settings: Settings) -> Any:
             progress((done, total), desc={"files": "切分 / chunking", "chunks": "向量化 / embedding"}[stage])
 
         try:
-            r = ingest(settings, progress=tick, lock_wait_s=30)
-            msg = f"✅ {r.describe()}"
+            try:
+                r = ingest(settings, progress=tick, lock_wait_s=30)
+                msg = f"✅ {r.describe()}"
+            except IndexCorruptError as exc:  # the button is how a UI user recovers: rebuild from the notes
+                r = ingest(settings, progress=tick, lock_wait_s=30, rebuild=True)
+                msg = f"✅ rebuilt a damaged index ({html.escape(str(exc).split(' (')[0])}): {r.describe()}"
             msg += "".join(f"\n- skipped `{html.escape(x.source)}`: {x.reason}" for x in r.skipped)
         except (NotesError, IndexLockedError, IndexCorruptError) as exc:
             msg = f"⚠️ {html.escape(str(exc))}"
@@ -220,6 +225,20 @@ def build_app(settings: Settings) -> Any:
         msg, rows, status, choices = reingest(progress)
         return f"Moved {html.escape(source)} to {html.escape(str(moved))}\n\n{msg}", rows, status, choices
 
+    watcher = Watcher(settings)
+
+    def toggle_watch(on: bool) -> tuple[str, Any]:
+        if on:
+            watcher.start()
+        else:
+            watcher.stop()
+        state = "watching the notes folder" if on else "not watching"
+        return f"👀 {state} / {'正在监视笔记文件夹' if on else '未监视'}", gr.Timer(active=on)
+
+    def watch_log() -> tuple[str, list[list[Any]], str]:
+        lines = "\n".join(f"- {html.escape(line)}" for line in reversed(watcher.lines)) or "(no changes yet)"
+        return f"👀 watching / 正在监视\n\n{lines}", notes_table(), index_status()
+
     def warm_up() -> None:
         """Load the models in the background so the first question does not wait for them."""
         try:
@@ -234,7 +253,7 @@ def build_app(settings: Settings) -> Any:
     with gr.Blocks(title="notesqa · 笔记问答") as demo:
         gr.Markdown("## 📒 笔记问答 · notesqa\n本地运行，笔记不会离开这台电脑。 / Runs locally; your notes never leave "
                     "this machine.")
-        status = gr.Markdown(index_status())
+        status = gr.Markdown(index_status)  # re-read on every page load
         with gr.Tab("问答 / Chat"):
             chatbot = gr.Chatbot(label="对话 / conversation", height=460, sanitize_html=True,
                                  buttons=["copy"], elem_id="chat")
@@ -265,7 +284,10 @@ def build_app(settings: Settings) -> Any:
                     victim = gr.Dropdown(choices=[n.source for n in list_notes(settings)],
                                          label="删除笔记 / remove a note")
                     delete_btn = gr.Button("🗑️ 删除 / Remove", variant="stop")
+                    watching = gr.Checkbox(value=False, label="👀 自动导入 / watch the folder and re-ingest on change")
             summary = gr.Markdown()
+            watch_md = gr.Markdown()
+            ticker = gr.Timer(2.0, active=False)
 
         ask_inputs = [box, chatbot, pairs, passages, show_reasoning, model]
         ask_outputs = [chatbot, sources, pairs, box]
@@ -275,6 +297,8 @@ def build_app(settings: Settings) -> Any:
         reingest_btn.click(reingest, None, [summary, table, status, victim], concurrency_id="ingest")
         files.upload(upload, files, [summary, table, status, victim], concurrency_id="ingest")
         delete_btn.click(delete, victim, [summary, table, status, victim], concurrency_id="ingest")
+        watching.change(toggle_watch, watching, [watch_md, ticker], queue=False)
+        ticker.tick(watch_log, None, [watch_md, table, status], queue=False)
     demo.queue(default_concurrency_limit=1)
     return demo
 

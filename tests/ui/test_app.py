@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import shutil
@@ -44,35 +45,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serve(notes: Path, index: Path, log_path: Path) -> Iterator[str]:
+    """`notesqa ui` in a subprocess on a free loopback port; yields its URL."""
+    port = _free_port()
+    env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(index),
+           "NOTESQA_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "notesqa.cli", "ui"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(log_path.read_text())
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    time.sleep(1)
+            else:
+                raise RuntimeError("UI did not start")
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     base = tmp_path_factory.mktemp("ui")
     notes = base / "notes"
     shutil.copytree(CORPUS, notes)
     (notes / "xss.md").write_text(XSS_NOTE, encoding="utf-8")
-    port = _free_port()
-    env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(base / "index"),
-           "NOTESQA_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(base / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "notesqa.cli", "ui"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((base / "server.log").read_text())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        raise RuntimeError("UI did not start")
-    yield url, notes
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with serve(notes, base / "index", base / "server.log") as url:
+        yield url, notes
 
 
 def _ask(client, question: str) -> tuple[list[dict[str, object]], str]:  # type: ignore[no-untyped-def]
@@ -151,3 +158,48 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
         page.screenshot(path=str(ARTIFACTS / "ui_xss_inert.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "ui_answer.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_watch_toggle_reingests_a_new_note(server: tuple[str, Path]) -> None:
+    from gradio_client import Client
+
+    url, notes = server
+    client = Client(url, verbose=False)
+    state, _timer = client.predict(True, api_name="/toggle_watch")
+    assert "watching" in state
+    try:
+        time.sleep(1.0)
+        (notes / "watched_in_ui.md").write_text("# 企鹅\n\n帝企鹅能潜到五百米深。", encoding="utf-8")
+        deadline = time.time() + 90
+        log = ""
+        while time.time() < deadline and "watched_in_ui.md" not in log:
+            time.sleep(1)
+            log, _table, _status = client.predict(api_name="/watch_log")
+        assert "added watched_in_ui.md" in log and "1 added" in log
+    finally:
+        client.predict(False, api_name="/toggle_watch")
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_damaged_index_is_shown_and_reingest_repairs_it(tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    from ingest.pipeline import ingest
+    from ingest.store import current_generation
+    from notesqa.settings import Settings
+
+    notes = tmp_path / "notes"
+    shutil.copytree(CORPUS, notes)
+    index = tmp_path / "index"
+    ingest(Settings(corpus_dir=notes, index_dir=index))
+    (current_generation(index) / "chunks.jsonl").write_text("{truncated", encoding="utf-8")
+    with serve(notes, index, tmp_path / "server.log") as url:
+        client = Client(url, verbose=False)
+        chat, _sources = _ask(client, "Kosmos-1 有多少参数?")
+        assert "damaged" in str(chat[-1]["content"]) and "--rebuild" in str(chat[-1]["content"])
+        summary, *_ = client.predict(api_name="/reingest")
+        assert "rebuilt a damaged index" in summary
+        chat, sources = _ask(client, "Kosmos-1 有多少参数?")
+        assert "damaged" not in str(chat[-1]["content"]) and "001_f68183d21df79685.txt" in sources
