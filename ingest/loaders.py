@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +39,9 @@ class NotesError(ValueError):
     """A user-facing problem with the notes path (missing, not a folder of notes, ...)."""
 
 
-def iter_note_files(root: Path) -> Iterator[Path]:
-    """Yield note files under ``root`` (recursively, sorted), never following links out of the root."""
+def iter_note_files(root: Path, on_skip: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
+    """Yield note files under ``root`` (recursively, sorted), never following links out of the root
+    (``on_skip(path, reason)`` hears about those)."""
     root = root.resolve()
     if root.is_file():
         if root.suffix.lower() in NOTE_SUFFIXES:
@@ -50,7 +51,11 @@ def iter_note_files(root: Path) -> Iterator[Path]:
         if path.suffix.lower() not in NOTE_SUFFIXES or any(p.startswith(".") for p in path.relative_to(root).parts):
             continue
         if path.is_symlink() and not path.resolve().is_relative_to(root):
-            log.warning("skipping %s: symlink points outside the notes folder", path)
+            reason = "symlink points outside the notes folder (not followed)"
+            if on_skip is not None:
+                on_skip(path, reason)
+            else:
+                log.warning("skipping %s: %s", path, reason)
             continue
         if path.is_file():
             yield path
@@ -118,8 +123,12 @@ def load_notes(
     skipped: list[Skipped] = []
     root = root.resolve()
     seen: set[Path] = set()
+
+    def outside(path: Path, reason: str) -> None:
+        skipped.append(Skipped(path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path), reason))
+
     for base in paths:
-        for path in iter_note_files(Path(base)):
+        for path in iter_note_files(Path(base), outside):
             if path in seen:
                 continue
             seen.add(path)

@@ -38,6 +38,8 @@ class Answer:
     """The model's answer before the grounding check (kept for inspection)."""
     usage: dict[str, int] = field(default_factory=dict)
     """Prompt and generated token counts of the model call."""
+    notice: str = ""
+    """A note for the user about how the question was handled (e.g. answered in English)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,7 +47,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class Event:
-    """A streamed piece of an answer: ``kind`` is "status", "reasoning", "answer" (a delta) or "replace"
+    """A streamed piece of an answer: ``kind`` is "status", "notice", "reasoning", "answer" (a delta) or "replace"
     (the answer so far is replaced, e.g. by its English version)."""
 
     kind: str
@@ -147,6 +149,9 @@ class Answerer:
         lang = prompts.language(question)
         query = standalone(question, history)
         result = Answer(question=question, answer="", lang=lang, standalone_question=query)
+        if guard.other_language(question):
+            result.notice = guard.OTHER_LANGUAGE_NOTICE
+            yield Event("notice", result.notice)
 
         blocked = guard.injection(question)
         if blocked:

@@ -34,6 +34,24 @@ def clean_question(question: str, max_chars: int) -> str:
     return text
 
 
+_OTHER_SCRIPT = re.compile(
+    r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f"
+    r"\u3040-\u30ff\uac00-\ud7af]"
+)
+_KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff]")
+OTHER_LANGUAGE_NOTICE = ("I answer in Chinese or English only, so this answer is in English. / "
+                         "目前只支持中文或英文回答，以下用英文回答。")
+
+
+def other_language(text: str) -> bool:
+    """True when a question is written mostly in a script other than Chinese or Latin (e.g. Japanese
+    kana, Korean, Cyrillic, Arabic): it is still answered (e5 is multilingual), in English, with a notice."""
+    if _KANA.search(text):
+        return True
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and len(_OTHER_SCRIPT.findall(text)) * 2 >= len(letters)
+
+
 _INJECTION = [
     r"ignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|prompts?|messages)",
     r"disregard (all |any |the )?(previous|prior|above|your) (instructions|rules)",

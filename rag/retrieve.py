@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ingest.chunking import Chunk
 from ingest.embeddings import E5Embeddings, get_embeddings
-from ingest.store import Index, current_generation, load_index
+from ingest.store import Index, IndexCorruptError, current_generation, load_index
 from notesqa.settings import Settings
 
 
@@ -64,6 +64,23 @@ class HybridRetriever:
         return [Hit(self.index.chunks[i], fused[i], dense_score.get(i), bm25_score.get(i)) for i in ranked]
 
 
+class IndexMismatchError(IndexCorruptError):
+    """The index was built with another embedding model than the settings name (its vectors can't be searched
+    with this model's queries)."""
+
+
+def check_compatible(index: Index, settings: Settings) -> None:
+    """Raise ``IndexMismatchError`` unless ``index`` was embedded with the model ``settings`` uses."""
+    from ingest.embeddings import model_id
+
+    built_with, using = index.manifest.signature.get("embed_model"), model_id(settings)
+    if built_with != using:
+        raise IndexMismatchError(
+            f"The index at {settings.index_dir} was built with the embedding model {built_with}, but the settings "
+            f"use {using}. Run `notesqa ingest --rebuild` (or set NOTESQA_EMBED_MODEL back)."
+        )
+
+
 class IndexHandle:
     """Keeps the live index loaded and swaps to a newer generation between queries.
 
@@ -80,7 +97,9 @@ class IndexHandle:
         gen = current_generation(self.settings.index_dir)
         with self._lock:
             if self._index is None or self._index.path != gen:
-                self._index = load_index(self.settings.index_dir, get_embeddings(self.settings))
+                index = load_index(self.settings.index_dir, get_embeddings(self.settings))
+                check_compatible(index, self.settings)
+                self._index = index
             return self._index
 
     def retriever(self) -> HybridRetriever:
