@@ -8,19 +8,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from langchain_core.embeddings import Embeddings
+
 from ingest.chunking import Chunk, Chunker
 from ingest.loaders import Note, NotesError, Skipped, load_notes
 from ingest.store import (
     FileEntry,
+    Index,
     IndexMissingError,
     Manifest,
     load_index,
-    new_dense_store,
     read_manifest,
     remove_leftovers,
+    verify_generation,
     write_generation,
     writer_lock,
 )
+from ingest.vectorstores import DenseStore, new_dense_store
 from notesqa.settings import Settings
 
 CHUNKER_VERSION = 1
@@ -69,6 +73,7 @@ def signature(settings: Settings) -> dict[str, object]:
         "chunk_max_tokens": settings.chunk_max_tokens,
         "chunk_overlap_sentences": settings.chunk_overlap_sentences,
         "chunker_version": CHUNKER_VERSION,
+        "vector_backend": settings.vector_backend,
     }
 
 
@@ -99,6 +104,28 @@ def _in_scope(source: str, root: Path, scope: list[Path]) -> bool:
 
 def _text_key(chunk: Chunk) -> str:
     return hashlib.sha256(chunk.embed_text.encode()).hexdigest()
+
+
+def _metadata(chunk: Chunk) -> dict[str, str]:
+    return {"chunk_id": chunk.id, "source": chunk.source}
+
+
+def _next_dense(settings: Settings, current: Index | None, kept: list[Chunk], dropped_ids: list[str],
+                total: int, dim: int, embeddings: Embeddings) -> DenseStore:
+    """The store the next generation is written from (``kept`` in it, new chunks still to add).
+
+    The current store changed in place when it can be (exact FAISS; HNSW when nothing is deleted), otherwise a
+    new store, of the kind that suits ``total`` vectors, filled with the kept vectors: HNSW cannot delete,
+    Milvus writes a collection per generation, and crossing ``ann_min_chunks`` changes the kind.
+    """
+    if current is not None and current.dense.updatable(total, bool(dropped_ids)):
+        current.dense.delete(dropped_ids)
+        return current.dense
+    dense = new_dense_store(settings, dim, total, embeddings)
+    if kept and current is not None:
+        ids = [c.id for c in kept]
+        dense.add(ids, [c.embed_text for c in kept], current.vectors(ids), [_metadata(c) for c in kept])
+    return dense
 
 
 def ingest(
@@ -146,6 +173,7 @@ def ingest(
             1 for n in notes if n.source in old_files and old_files[n.source].sha256 == n.sha256
         )
         if compatible and not (added or changed or removed):
+            verify_generation(index_dir)  # nothing to do only if the live index is intact
             report.chunks_total = old_manifest.chunk_count if old_manifest else 0
             report.seconds = time.perf_counter() - t0
             return report
@@ -165,14 +193,13 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
     chunker = Chunker(TokenCounter(model_folder(settings)), settings.chunk_target_tokens,
                       settings.chunk_max_tokens, settings.chunk_overlap_sentences)
     if old is not None:
-        current = load_index(settings.index_dir, embeddings)
+        current = load_index(settings.index_dir, embeddings, settings)
         files = dict(old.files)
         chunks = [current.chunks[cid] for cid in current.order]
         tokens = [current.tokens[cid] for cid in current.order]
-        dense = current.dense
         dim = old.dim
     else:
-        current, files, chunks, tokens, dense, dim = None, {}, [], [], None, 0
+        current, files, chunks, tokens, dim = None, {}, [], [], 0
 
     # 1. drop chunks of removed and changed notes, remembering their vectors for reuse (renames, edits)
     dropped_sources = set(removed) | {n.source for n in changed}
@@ -182,7 +209,6 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
         vectors = current.vectors(dropped_ids)
         for cid, vec in zip(dropped_ids, vectors, strict=True):
             reusable[_text_key(current.chunks[cid])] = vec.tolist()
-        dense.delete(dropped_ids)
         dropped = set(dropped_ids)
         keep = [i for i, c in enumerate(chunks) if c.id not in dropped]
         chunks, tokens = [chunks[i] for i in keep], [tokens[i] for i in keep]
@@ -213,15 +239,12 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
         vectors.setdefault(c.id, reusable.get(_text_key(c), []))
     report.chunks_embedded = len(todo)
 
-    if dense is None:
+    if current is None:
         dim = len(next(iter(vectors.values()))) if vectors else embeddings.dimension
-        dense = new_dense_store(embeddings, dim)
+    dense = _next_dense(settings, current, chunks, dropped_ids, len(chunks) + len(new_chunks), dim, embeddings)
     if new_chunks:
-        dense.add_embeddings(
-            [(c.embed_text, vectors[c.id]) for c in new_chunks],
-            metadatas=[{"chunk_id": c.id, "source": c.source} for c in new_chunks],
-            ids=[c.id for c in new_chunks],
-        )
+        dense.add([c.id for c in new_chunks], [c.embed_text for c in new_chunks],
+                  [vectors[c.id] for c in new_chunks], [_metadata(c) for c in new_chunks])
     chunks.extend(new_chunks)
     tokens.extend(tokenize(c.embed_text) for c in new_chunks)
     sparse = SparseIndex.build(tokens, [c.id for c in chunks])

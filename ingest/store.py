@@ -4,19 +4,21 @@ Layout of ``index_dir``::
 
     CURRENT            name of the live generation (replaced atomically with os.replace)
     gen-000007/        one immutable generation
-        manifest.json  format, signature (embedding model, chunk settings), root, files, dim
+        manifest.json  format, signature (embedding model, chunk settings, backend), root, files, dim, dense_index
         chunks.jsonl   every chunk (+ its BM25 tokens), in BM25 row order
-        dense/         LangChain FAISS store (index.faiss + index.pkl)
+        dense/         LangChain FAISS store (index.faiss + index.pkl) or a Milvus Lite database (milvus.db);
+                       with a Milvus server, ``dense_index`` names the generation's collection instead
         sparse/        bm25s index
     .lock              single-writer lock (fcntl)
 
-Only this module reads or writes files inside an index directory.
+Only this module (and ``ingest.vectorstores``, for ``dense/``) reads or writes files inside an index directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +32,8 @@ import numpy as np
 
 from ingest.chunking import Chunk
 from ingest.sparse import SparseIndex
+from ingest.vectorstores import DenseStore, Record, load_dense
+from notesqa.settings import Settings
 
 INDEX_FORMAT = 1
 CURRENT = "CURRENT"
@@ -46,6 +50,10 @@ class IndexCorruptError(RuntimeError):
 
 class IndexLockedError(RuntimeError):
     """Another process is writing this index."""
+
+
+class IndexWriteError(OSError):
+    """A new generation could not be written (disk full, permissions); the previous one is still live."""
 
 
 @dataclass
@@ -68,6 +76,10 @@ class Manifest:
     dim: int
     files: dict[str, FileEntry] = field(default_factory=dict)
     generation: int = 0
+    dense_index: Record = field(default_factory=lambda: {"backend": "faiss", "kind": "flat"})
+    """Backend and index kind of the dense vectors (+ HNSW parameters, Milvus collection)."""
+    checksums: dict[str, list[Any]] = field(default_factory=dict)
+    """[size, blake2b] of every other file of the generation, to detect truncated or damaged files."""
     created: float = field(default_factory=time.time)
     format: int = INDEX_FORMAT
 
@@ -137,7 +149,7 @@ class Index:
     """One loaded, immutable generation: chunks, dense vectors, BM25. Safe to share between threads."""
 
     def __init__(self, path: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
-                 dense: Any, sparse: SparseIndex):
+                 dense: DenseStore, sparse: SparseIndex):
         self.path = path
         self.manifest = manifest
         self.order = [c.id for c in chunks]
@@ -161,8 +173,7 @@ class Index:
         """Top ``k`` (chunk id, cosine) by inner product of normalized vectors."""
         if not self.order:
             return []
-        hits = self.dense.similarity_search_with_score_by_vector(list(map(float, vector)), k=min(k, len(self)))
-        return [(doc.metadata["chunk_id"], float(score)) for doc, score in hits]
+        return self.dense.search(list(map(float, vector)), min(k, len(self)))
 
     def sparse_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return self.sparse.search(query, k)
@@ -177,12 +188,7 @@ class Index:
 
     def vectors(self, ids: list[str]) -> np.ndarray:
         """Stored vectors of ``ids`` (rows in the same order)."""
-        position = {doc_id: pos for pos, doc_id in self.dense.index_to_docstore_id.items()}
-        dim = self.manifest.dim
-        out = np.zeros((len(ids), dim), dtype=np.float32)
-        for row, chunk_id in enumerate(ids):
-            out[row] = self.dense.index.reconstruct(int(position[chunk_id]))
-        return out
+        return self.dense.vectors(ids)
 
     def note_text(self, source: str) -> str:
         """The current text of a note (decoded the way ingest decoded it) for showing context."""
@@ -197,27 +203,15 @@ class Index:
         return decoded[0]
 
 
-def new_dense_store(embeddings: Any, dim: int) -> Any:
-    """An empty LangChain FAISS store (exact inner product over normalized vectors)."""
-    import faiss
-    from langchain_community.docstore.in_memory import InMemoryDocstore
-    from langchain_community.vectorstores import FAISS
-    from langchain_community.vectorstores.utils import DistanceStrategy
+def load_index(index_dir: Path, embeddings: Any = None, settings: Settings | None = None) -> Index:
+    """Load the live generation, checking it against its manifest.
 
-    return FAISS(
-        embedding_function=embeddings,
-        index=faiss.IndexFlatIP(dim),
-        docstore=InMemoryDocstore(),
-        index_to_docstore_id={},
-        distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
-    )
-
-
-def load_index(index_dir: Path, embeddings: Any = None) -> Index:
-    """Load the live generation fully into memory, checking it against its manifest."""
+    ``settings`` supplies what is not stored in the index (Milvus credentials, HNSW ``efSearch``); without it
+    they come from the environment (``Settings()``).
+    """
     index_dir = Path(index_dir)
     gen = current_generation(index_dir)
-    manifest = read_manifest(index_dir)
+    manifest = verify_generation(index_dir)
     chunks: list[Chunk] = []
     tokens: list[list[str]] = []
     try:
@@ -235,24 +229,50 @@ def load_index(index_dir: Path, embeddings: Any = None) -> Index:
     if set(ids) != expected or len(ids) != len(expected):
         raise _corrupt(index_dir, "chunks do not match the manifest")
     try:
-        from langchain_community.vectorstores import FAISS
-        from langchain_community.vectorstores.utils import DistanceStrategy
-
-        dense = FAISS.load_local(
-            str(gen / "dense"), embeddings, allow_dangerous_deserialization=True,
-            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
-        )
+        dense = load_dense(gen / "dense", manifest.dense_index, settings or Settings(), embeddings)
+        unmatched = len(dense) != len(ids) or bool(dense.missing(ids))
+        dim = dense.dim
+    except ImportError:
+        raise
     except Exception as exc:
         raise _corrupt(index_dir, f"dense store unreadable: {type(exc).__name__}: {exc}") from exc
-    if dense.index.ntotal != len(ids) or set(dense.index_to_docstore_id.values()) != expected:
+    if unmatched:
         raise _corrupt(index_dir, "dense vectors do not match the manifest")
-    if ids and dense.index.d != manifest.dim:
-        raise _corrupt(index_dir, f"vector dimension {dense.index.d} != manifest {manifest.dim}")
+    if ids and dim != manifest.dim:
+        raise _corrupt(index_dir, f"vector dimension {dim} != manifest {manifest.dim}")
     try:
         sparse = SparseIndex.load(gen / "sparse", ids)
     except Exception as exc:
         raise _corrupt(index_dir, f"BM25 index unreadable: {type(exc).__name__}: {exc}") from exc
     return Index(gen, manifest, chunks, tokens, dense, sparse)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _checksums(gen: Path) -> dict[str, list[Any]]:
+    return {p.relative_to(gen).as_posix(): [p.stat().st_size, _digest(p)]
+            for p in sorted(gen.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+
+
+def verify_generation(index_dir: Path) -> Manifest:
+    """Check every file of the live generation against the sizes and digests in its manifest (older
+    manifests without checksums pass); returns the manifest or raises ``IndexCorruptError``."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    gen = current_generation(index_dir)
+    for rel, (size, digest) in manifest.checksums.items():
+        path = gen / rel
+        if not path.is_file():
+            raise _corrupt(index_dir, f"{rel} missing")
+        if path.stat().st_size != size or _digest(path) != digest:
+            raise _corrupt(index_dir, f"{rel} does not match its checksum")
+    return manifest
 
 
 def _fsync_dir(path: Path) -> None:
@@ -272,7 +292,7 @@ def _fsync_tree(path: Path) -> None:
 
 
 def write_generation(index_dir: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
-                     dense: Any, sparse: SparseIndex) -> Path:
+                     dense: DenseStore, sparse: SparseIndex) -> Path:
     """Write a complete new generation beside the live one, then switch CURRENT to it atomically.
 
     A crash at any point leaves CURRENT on the previous, complete generation.
@@ -285,14 +305,22 @@ def write_generation(index_dir: Path, manifest: Manifest, chunks: list[Chunk], t
     name = f"{GEN_PREFIX}{manifest.generation:06d}"
     tmp = index_dir / f"{name}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
-        for chunk, toks in zip(chunks, tokens, strict=True):
-            fh.write(json.dumps(_chunk_record(chunk, toks), ensure_ascii=False) + "\n")
-    dense.save_local(str(tmp / "dense"))
-    sparse.save(tmp / "sparse")
-    (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-    _fsync_tree(tmp)
+    try:
+        tmp.mkdir()
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+            for chunk, toks in zip(chunks, tokens, strict=True):
+                fh.write(json.dumps(_chunk_record(chunk, toks), ensure_ascii=False) + "\n")
+        manifest.dense_index = dense.save(tmp / "dense")
+        sparse.save(tmp / "sparse")
+        manifest.checksums = _checksums(tmp)
+        (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+        _fsync_tree(tmp)
+    except OSError as exc:
+        _remove(tmp)
+        raise IndexWriteError(
+            exc.errno, f"Could not write the index at {index_dir} ({exc.strerror or exc}); the previous index is "
+            "unchanged. Free some space (or fix permissions) and ingest again."
+        ) from exc
     final = index_dir / name
     os.replace(tmp, final)
     try:
@@ -306,7 +334,17 @@ def write_generation(index_dir: Path, manifest: Manifest, chunks: list[Chunk], t
     os.replace(marker_tmp, index_dir / CURRENT)
     _fsync_dir(index_dir)
     _collect_garbage(index_dir, keep={name, previous})
+    dense.drop_unused(_dense_records(index_dir, [n for n in (name, previous) if n]))
     return final
+
+
+def _dense_records(index_dir: Path, names: list[str]) -> list[Record]:
+    """The dense index records of the named generations that still have a readable manifest."""
+    records = []
+    for name in names:
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError, IndexCorruptError):
+            records.append(Manifest.from_json((index_dir / name / "manifest.json").read_text("utf-8")).dense_index)
+    return records
 
 
 def _collect_garbage(index_dir: Path, keep: set[str]) -> None:

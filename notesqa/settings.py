@@ -52,6 +52,24 @@ class Settings(BaseSettings):
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
     """CPU threads for torch and llama.cpp (never run two generations at once)."""
 
+    # --- vector store ------------------------------------------------------------------------
+    vector_backend: Literal["faiss", "milvus"] = "faiss"
+    """Dense vector store: ``faiss`` (embedded, files in the index) or ``milvus`` (needs ``notesqa[milvus]``).
+    Part of the index signature: switching it rebuilds the index."""
+
+    milvus_uri: str | None = None
+    """Milvus server (e.g. ``http://host:19530``) holding one collection per generation; ``None`` keeps a
+    Milvus Lite database inside each generation folder (``gen-N/dense/milvus.db``)."""
+
+    milvus_token: str | None = None
+    """Milvus credentials (``user:password`` or an API key) for ``milvus_uri``."""
+
+    ann_min_chunks: int = Field(default=100_000, ge=1)
+    """From this many chunks on the dense index is HNSW (approximate); below it, exact inner product."""
+
+    hnsw_ef_search: int = Field(default=128, ge=1)
+    """HNSW search breadth (faiss ``efSearch``, Milvus ``ef``): higher is slower and closer to exact."""
+
     # --- chunking ----------------------------------------------------------------------------
     chunk_target_tokens: int = Field(default=240, ge=16)
     """Preferred chunk size in embedding-model tokens; chunks close once they reach it."""

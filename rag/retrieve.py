@@ -97,7 +97,7 @@ class IndexHandle:
         gen = current_generation(self.settings.index_dir)
         with self._lock:
             if self._index is None or self._index.path != gen:
-                index = load_index(self.settings.index_dir, get_embeddings(self.settings))
+                index = load_index(self.settings.index_dir, get_embeddings(self.settings), self.settings)
                 check_compatible(index, self.settings)
                 self._index = index
             return self._index
