@@ -41,10 +41,10 @@ def _fail(message: str, code: int = 2) -> None:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from ingest.bundled_e5 import BundledModelError
     from ingest.loaders import NotesError
-    from ingest.store import IndexCorruptError, IndexLockedError, IndexMissingError
+    from ingest.store import IndexCorruptError, IndexLockedError, IndexMissingError, IndexWriteError
 
-    return (NotesError, IndexCorruptError, IndexLockedError, IndexMissingError, BundledModelError,
-            FileNotFoundError, PermissionError)
+    return (NotesError, IndexCorruptError, IndexLockedError, IndexMissingError, IndexWriteError,
+            BundledModelError, FileNotFoundError, PermissionError)
 
 
 @app.callback()
@@ -252,6 +252,40 @@ def eval_(
         _fail(str(exc))
     _print_metrics(console, report)
     console.print(f"wrote {out}/results.jsonl, report.json, report.html")
+
+
+@app.command()
+def bench(
+    questions: Annotated[Path, typer.Argument(help="Question set for retrieval and answering.")] = Path(
+        "eval/dev.jsonl"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for bench.json and bench.md.")] = Path("runs/bench"),
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes and a few questions (a few minutes).")] = False,
+    sizes: Annotated[str | None, typer.Option("--sizes", help="Retrieval sizes, e.g. 1000,10000,1000000.")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Some of: ingest,retrieval,answer.")] = None,
+) -> None:
+    """Measure ingest speed, retrieval latency at 10^3-10^6 chunks and answering latency; print a table."""
+    from rich.console import Console
+
+    from notesqa.bench import markdown, run_bench
+
+    console = Console(stderr=True, highlight=False)
+    parts = tuple(p.strip() for p in only.split(",")) if only else ("ingest", "retrieval", "answer")
+    unknown = set(parts) - {"ingest", "retrieval", "answer"}
+    if unknown:
+        _fail(f"unknown --only part(s): {', '.join(sorted(unknown))}")
+    if not questions.is_file():
+        _fail(f"question set {questions} not found")
+    try:
+        size_list = [int(x.replace("_", "")) for x in sizes.split(",")] if sizes else None
+    except ValueError:
+        _fail(f"--sizes must be comma-separated integers, not {sizes!r}")
+    try:
+        result = run_bench(_settings(), questions, out, quick=quick, sizes=size_list, parts=parts,
+                           log=lambda line: console.print(f"[dim]{line}[/]"))
+    except (*_user_errors(), ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(markdown(result))
+    console.print(f"wrote {out}/bench.json and {out}/bench.md")
 
 
 @app.command("eval-compare")

@@ -109,7 +109,7 @@ def build_app(settings: Settings) -> Any:
     from ingest.loaders import NotesError
     from ingest.notes import add_note, list_notes, retire_note
     from ingest.pipeline import ingest
-    from ingest.store import IndexCorruptError, IndexLockedError, IndexMissingError
+    from ingest.store import IndexCorruptError, IndexLockedError, IndexMissingError, IndexWriteError
     from ingest.watch import Watcher
     from rag.answer import Answer, Answerer, Event
     from rag.guard import QuestionError
@@ -196,7 +196,7 @@ def build_app(settings: Settings) -> Any:
                 r = ingest(settings, progress=tick, lock_wait_s=30, rebuild=True)
                 msg = f"✅ rebuilt a damaged index ({html.escape(str(exc).split(' (')[0])}): {r.describe()}"
             msg += "".join(f"\n- skipped `{html.escape(x.source)}`: {x.reason}" for x in r.skipped)
-        except (NotesError, IndexLockedError, IndexCorruptError) as exc:
+        except (NotesError, IndexLockedError, IndexCorruptError, IndexWriteError) as exc:
             msg = f"⚠️ {html.escape(str(exc))}"
         rows = notes_table()
         return msg, rows, index_status(), gr.update(choices=[r[0] for r in rows])

@@ -19,7 +19,7 @@ import pytest
 
 from ingest.loaders import NotesError, load_notes
 from ingest.notes import add_note, retire_note, safe_name
-from ingest.store import IndexCorruptError, IndexMissingError, read_manifest
+from ingest.store import IndexCorruptError, IndexMissingError, IndexWriteError, read_manifest
 from notesqa.settings import Settings
 from rag.guard import QuestionError, clean_question
 from rag.llm import BundledGGUF, ModelFileError, ensure_bundled_gguf, model_path
@@ -215,7 +215,7 @@ def test_disk_full_during_ingest_keeps_the_previous_index(settings: Settings, mo
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(store, "_fsync_tree", full)
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(IndexWriteError, match=r"No space left on device.*the previous index is unchanged"):
         ingest(settings)
     monkeypatch.undo()
     assert read_manifest(settings.index_dir).generation == before.generation

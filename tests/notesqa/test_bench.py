@@ -1,0 +1,56 @@
+"""``notesqa bench``: synthetic data is made from the real corpus, and a small run produces every row."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from notesqa.bench import markdown, pct, run_bench, synthetic_corpus, synthetic_tokens, synthetic_vectors
+from notesqa.settings import Settings
+from tests.conftest import CORPUS, DEV
+
+
+def test_synthetic_corpus_reuses_the_corpus_sentences(tmp_path: Path) -> None:
+    chars = synthetic_corpus(CORPUS, tmp_path / "syn", 20)
+    files = sorted((tmp_path / "syn").glob("*.md"))
+    assert len(files) == 20 and chars == sum(len(f.read_text(encoding="utf-8")) for f in files)
+    corpus_text = "".join(p.read_text(encoding="utf-8") for p in CORPUS.iterdir())
+    body = files[3].read_text(encoding="utf-8").split("\n\n", 1)[1]
+    assert len(body) > 50 and body[:12] in corpus_text
+    assert synthetic_corpus(CORPUS, tmp_path / "again", 20) == chars  # deterministic
+
+
+def test_synthetic_vectors_are_unit_length_and_keep_the_real_ones() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((7, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    out = synthetic_vectors(base, 50, rng)
+    assert out.shape == (50, 16)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(out[:7], base)
+    tokens = synthetic_tokens([["a", "b"], ["c"]], 5, random.Random(0))
+    assert tokens[:2] == [["a", "b"], ["c"]] and len(tokens) == 5 and all(set(t) <= {"a", "b", "c"} for t in tokens)
+
+
+def test_percentiles() -> None:
+    assert pct([3, 1, 2], 0.5) == 2 and pct(list(range(101)), 0.95) == 95
+
+
+@pytest.mark.slow
+def test_a_small_retrieval_bench_measures_every_column(tmp_path: Path) -> None:
+    settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path / "unused", ann_min_chunks=2_000)
+    result = run_bench(settings, DEV, tmp_path / "out", sizes=(500, 3_000), parts=("retrieval",))
+    rows = result["retrieval"]
+    assert [r["chunks"] for r in rows] == [500, 3_000]
+    assert [r["dense_index"] for r in rows] == ["flat", "hnsw"]
+    assert rows[0]["recall@10"] == 1.0 and 0.5 <= rows[1]["recall@10"] <= 1.0
+    for r in rows:
+        assert r["queries"] == 90 and r["hybrid"]["p50_ms"] >= r["dense"]["p50_ms"] > 0
+    saved = json.loads((tmp_path / "out" / "bench.json").read_text(encoding="utf-8"))
+    assert saved["retrieval"] == rows
+    table = (tmp_path / "out" / "bench.md").read_text(encoding="utf-8")
+    assert table == markdown(result) and "| 3,000 | hnsw |" in table
