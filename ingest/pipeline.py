@@ -67,7 +67,7 @@ def signature(settings: Settings) -> dict[str, object]:
     """Everything that makes stored vectors/chunks incompatible when it changes."""
     from ingest.embeddings import model_id
 
-    return {
+    sig: dict[str, object] = {
         "embed_model": model_id(settings),
         "chunk_target_tokens": settings.chunk_target_tokens,
         "chunk_max_tokens": settings.chunk_max_tokens,
@@ -75,6 +75,11 @@ def signature(settings: Settings) -> dict[str, object]:
         "chunker_version": CHUNKER_VERSION,
         "vector_backend": settings.vector_backend,
     }
+    if settings.embed_backend == "onnx-int8":
+        # int8 vectors differ from fp32 ones; torch and onnx (both fp32) give the same vectors, so they share
+        # indexes, and indexes built before this key existed stay valid
+        sig["embed_backend"] = settings.embed_backend
+    return sig
 
 
 def _resolve_scope(settings: Settings, paths: Sequence[Path], recorded_root: str | None) -> tuple[Path, list[Path]]:
@@ -228,7 +233,7 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
     # 3. embed only texts whose vector we do not already have
     todo = [c for c in new_chunks if _text_key(c) not in reusable]
     vectors: dict[str, list[float]] = {}
-    batch = max(1, settings.embed_batch_size * 2)
+    batch = max(1, settings.embed_batch_size * 16)  # the embedder sorts each group by length into batches
     for i in range(0, len(todo), batch):
         part = todo[i : i + batch]
         for c, vec in zip(part, embeddings.embed_documents([c.embed_text for c in part]), strict=True):

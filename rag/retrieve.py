@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.chunking import Chunk
@@ -53,13 +54,22 @@ class HybridRetriever:
     def bm25(self, query: str, k: int) -> list[tuple[str, float]]:
         return self.index.sparse_search(query, k)
 
-    def __call__(self, query: str, k: int | None = None) -> list[Hit]:
+    def __call__(self, query: str, k: int | None = None, also: Sequence[str] = ()) -> list[Hit]:
+        """Top ``k`` chunks for ``query``; ``also`` are other renderings of it (e.g. a translation) whose
+        rankings join the fusion. Reported dense/BM25 scores are the best over all renderings."""
         s = self.settings
         k = k or s.top_k
-        dense = self.dense(query, s.candidate_k)
-        sparse = self.bm25(query, s.candidate_k)
-        fused = rrf([([i for i, _ in dense], s.dense_weight), ([i for i, _ in sparse], s.bm25_weight)], s.rrf_k)
-        dense_score, bm25_score = dict(dense), dict(sparse)
+        rankings: list[tuple[list[str], float]] = []
+        dense_score: dict[str, float] = {}
+        bm25_score: dict[str, float] = {}
+        for text in (query, *also):
+            dense = self.dense(text, s.candidate_k)
+            sparse = self.bm25(text, s.candidate_k)
+            rankings += [([i for i, _ in dense], s.dense_weight), ([i for i, _ in sparse], s.bm25_weight)]
+            for scores, found in ((dense_score, dense), (bm25_score, sparse)):
+                for i, v in found:
+                    scores[i] = max(v, scores.get(i, v))
+        fused = rrf(rankings, s.rrf_k)
         ranked = sorted(fused, key=lambda i: (-fused[i], -dense_score.get(i, -1.0)))[:k]
         return [Hit(self.index.chunks[i], fused[i], dense_score.get(i), bm25_score.get(i)) for i in ranked]
 
@@ -70,14 +80,18 @@ class IndexMismatchError(IndexCorruptError):
 
 
 def check_compatible(index: Index, settings: Settings) -> None:
-    """Raise ``IndexMismatchError`` unless ``index`` was embedded with the model ``settings`` uses."""
-    from ingest.embeddings import model_id
+    """Raise ``IndexMismatchError`` unless ``index`` was embedded with the model (and quantisation)
+    ``settings`` use."""
+    from ingest.pipeline import signature
 
-    built_with, using = index.manifest.signature.get("embed_model"), model_id(settings)
+    keys = ("embed_model", "embed_backend")
+    expected = signature(settings)
+    built_with, using = ([sig.get(k) for k in keys if sig.get(k)] for sig in (index.manifest.signature, expected))
     if built_with != using:
         raise IndexMismatchError(
-            f"The index at {settings.index_dir} was built with the embedding model {built_with}, but the settings "
-            f"use {using}. Run `notesqa ingest --rebuild` (or set NOTESQA_EMBED_MODEL back)."
+            f"The index at {settings.index_dir} was built with the embedding model {' '.join(built_with)}, but the "
+            f"settings use {' '.join(using)}. Run `notesqa ingest --rebuild` (or set NOTESQA_EMBED_MODEL / "
+            "NOTESQA_EMBED_BACKEND back)."
         )
 
 

