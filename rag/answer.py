@@ -14,6 +14,7 @@ from rag import guard, prompts
 from rag.context import Selected, select_context
 from rag.followup import standalone
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
+from rag.translate import chinese_query
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Answer:
     """The (trimmed) passages the model was given, numbered as in the prompt."""
     timings: dict[str, float | None] = field(default_factory=dict)
     standalone_question: str = ""
+    search_queries: list[str] = field(default_factory=list)
+    """What retrieval searched with: the standalone question, plus its Chinese rendering for English ones."""
     model: str = ""
     raw_answer: str = ""
     """The model's answer before the grounding check (kept for inspection)."""
@@ -173,8 +176,22 @@ class Answerer:
             yield self._abstain(result, t0, "missing_terms", "The notes found do not mention: " + ", ".join(missing))
             return
 
+        renderings = [query]
+        if lang == "en" and s.translate_questions:
+            t_t = time.perf_counter()
+            with self.llm.turn():
+                chinese = chinese_query(self.llm, query)
+            result.timings["translate"] = time.perf_counter() - t_t
+            if chinese:
+                wider = self.retriever()(query, max(s.top_k, s.context_passages), also=[chinese])
+                if not guard.missing_terms(query, [h.chunk.embed_text for h in wider]):
+                    renderings.append(chinese)
+                    hits = wider
+                    result.retrieved = [h.as_dict() for h in hits]
+        result.search_queries = renderings
+
         t_c = time.perf_counter()
-        selected = select_context(query, hits, get_embeddings(s), s.context_passages, s.context_max_chars)
+        selected = select_context(renderings, hits, get_embeddings(s), s.context_passages, s.context_max_chars)
         result.timings["select"] = time.perf_counter() - t_c
         if not selected:
             yield self._abstain(result, t0, "not_found", "Nothing usable in the passages found.")

@@ -49,13 +49,16 @@ def _units(hit: Hit) -> list[tuple[int, int]]:
     return spans
 
 
-def select_context(question: str, hits: Sequence[Hit], embeddings: E5Embeddings, n_passages: int,
+def select_context(question: str | Sequence[str], hits: Sequence[Hit], embeddings: E5Embeddings, n_passages: int,
                    budget_chars: int) -> list[Selected]:
     """Pick the most relevant sentences of the top ``n_passages`` hits within ``budget_chars``.
 
     Sentences are scored by cosine similarity to the question (the same e5 embeddings as retrieval) plus
-    character-bigram overlap; each passage keeps at least its best sentence, and a table keeps its header.
+    character-bigram overlap, the best over the question's renderings when several are given (a translated
+    question matches the notes' own words); each passage keeps at least its best sentence, and a table keeps
+    its header.
     """
+    questions = [question] if isinstance(question, str) else list(question)
     hits = list(hits[:n_passages])
     if not hits:
         return []
@@ -64,11 +67,13 @@ def select_context(question: str, hits: Sequence[Hit], embeddings: E5Embeddings,
     if not units:
         return []
     texts = [h.chunk.text[a:b] for h, (a, b) in units]
-    q_vec = np.asarray(embeddings.embed_query(question), dtype=np.float32)
     s_vecs = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
-    q_grams = _bigrams(question)
-    lexical = np.array([len(q_grams & _bigrams(t)) / max(1, len(q_grams)) for t in texts], dtype=np.float32)
-    scores = s_vecs @ q_vec + 0.5 * lexical
+    scores = np.full(len(texts), -np.inf, dtype=np.float32)
+    for q in questions:
+        q_vec = np.asarray(embeddings.embed_query(q), dtype=np.float32)
+        q_grams = _bigrams(q)
+        lexical = np.array([len(q_grams & _bigrams(t)) / max(1, len(q_grams)) for t in texts], dtype=np.float32)
+        scores = np.maximum(scores, s_vecs @ q_vec + 0.5 * lexical)
     by_hit = {id(h): i for i, h in enumerate(hits)}
     rank_bonus = np.array([0.02 * (n_passages - by_hit[id(h)]) for h, _ in units], dtype=np.float32)
     order = np.argsort(-(scores + rank_bonus))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag import prompts
 from rag.answer import Answer, Answerer, Event
 from rag.guard import QuestionError
 
@@ -66,3 +67,21 @@ def test_model_is_usable_as_a_langchain_runnable(answerer: Answerer) -> None:
     prompt = llm.chat_prompt(prompts.messages("Kosmos-1 有多少参数?", [passage], "zh"), assistant_prefix="思考: ")
     chunks = list(llm.as_runnable(max_tokens=24).stream(prompt))
     assert chunks and "".join(chunks).strip()
+
+
+def test_a_side_completion_leaves_the_cached_prompt_prefix(answerer: Answerer) -> None:
+    llm = answerer.llm
+    prompt = llm.chat_prompt([{"role": "user", "content": "Kosmos-1 有多少参数?"}])
+    with llm.turn():
+        for _ in llm.complete(prompt, 1, stop=[]):
+            pass
+        cached = list(llm.load()._input_ids)
+        text = llm.aside(llm.chat_prompt([{"role": "user", "content": "Say hello."}]), 4, stop=[])
+        assert text and list(llm.load()._input_ids) == cached
+
+
+def test_an_english_question_can_also_search_in_chinese(answerer: Answerer) -> None:
+    translating = Answerer(answerer.settings.model_copy(update={"translate_questions": True}), answerer.handle)
+    a = translating.answer("Which Microsoft Office apps does the 2024 survey say large models have been built into?")
+    assert len(a.search_queries) == 2 and prompts.language(a.search_queries[1]) == "zh"
+    assert any("Excel" in p["text"] for p in a.passages)

@@ -35,3 +35,14 @@ def test_hybrid_beats_each_retriever_alone_on_the_dev_set(dev_index) -> None:  #
 def test_english_question_finds_chinese_notes(dev_index) -> None:  # type: ignore[no-untyped-def]
     hits = IndexHandle(dev_index).retriever()("Why did Databricks choose the name Dolly?", 5)
     assert any("克隆羊" in h.chunk.text for h in hits)
+
+
+@pytest.mark.slow
+def test_a_chinese_rendering_lifts_the_chinese_evidence(dev_index) -> None:  # type: ignore[no-untyped-def]
+    retriever = IndexHandle(dev_index).retriever()
+    question = "Which Microsoft Office apps does the 2024 survey say large models have been built into?"
+    rank = lambda hits: next(n for n, h in enumerate(hits, 1) if "Excel" in h.chunk.text)  # noqa: E731
+    alone = retriever(question, 30)
+    both = retriever(question, 30, also=["2024年调查显示，大型模型已经集成到哪些Microsoft Office应用程序中？"])
+    assert rank(both) < rank(alone)
+    assert max(h.dense for h in both if h.dense) >= max(h.dense for h in alone if h.dense)
