@@ -49,6 +49,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    from ingest.embeddings import offline_env
+
+    offline_env()  # no model hub, no telemetry, whatever the command
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

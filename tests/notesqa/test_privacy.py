@@ -1,4 +1,5 @@
-"""Nothing leaves the machine: the whole pipeline runs with non-loopback connections refused (slow)."""
+"""Nothing leaves the machine: the whole pipeline runs with non-loopback connections refused (slow), and
+library telemetry is off."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 
 from notesqa.settings import Settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.llm]
 
-
+@pytest.mark.slow
+@pytest.mark.llm
 def test_ingest_and_answer_with_the_network_blocked(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     attempts: list[object] = []
     real_connect = socket.socket.connect
@@ -42,3 +43,16 @@ def test_ingest_and_answer_with_the_network_blocked(settings: Settings, monkeypa
     final = Answerer(settings).answer("Kosmos-1 有多少参数?")
     assert "1.3" in final.answer
     assert attempts == []
+
+
+@pytest.mark.parametrize("flag", ["HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED"])
+def test_every_command_turns_library_telemetry_off(flag: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from typer.testing import CliRunner
+
+    from notesqa.cli import app
+
+    monkeypatch.delenv(flag, raising=False)
+    CliRunner().invoke(app, ["ingest", str(tmp_path / "missing"), "--index", str(tmp_path / "index")])
+    assert os.environ[flag] in ("1", "False")
