@@ -22,6 +22,21 @@ STOPWORDS = frozenset(
 """Function words that carry no topic (questions are full of them); content words are never listed."""
 
 
+NUMBA_MIN_DOCS = 50_000
+"""From this many chunks, BM25 top-k selection runs numba-compiled (15x faster at 3*10^5 chunks here; the
+one-off compile costs ~4 s, which small indexes do not need to pay)."""
+
+
+def _selection(n_docs: int) -> str:
+    if n_docs < NUMBA_MIN_DOCS:
+        return "numpy"
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "numba"
+
+
 def _cutter():  # type: ignore[no-untyped-def]
     global _jieba
     with _JIEBA_LOCK:
@@ -86,7 +101,8 @@ class SparseIndex:
         if not terms:
             return []
         k = min(k, len(self.ids))
-        docs, scores = self.retriever.retrieve([terms], k=k, show_progress=False, n_threads=1)
+        docs, scores = self.retriever.retrieve([terms], k=k, show_progress=False, n_threads=1,
+                                               backend_selection=_selection(len(self.ids)))
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def scores(self, query: str) -> np.ndarray:

@@ -1,0 +1,39 @@
+"""BM25: jieba tokens, and the compiled top-k of large indexes returns what numpy returns."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ingest import sparse
+from ingest.sparse import SparseIndex, tokenize
+
+
+def test_tokens_drop_function_words_and_keep_names() -> None:
+    tokens = tokenize("Kosmos-1 有多少参数？What is the BLEU score?")
+    assert "kosmos" in tokens and "参数" in tokens and "bleu" in tokens
+    assert not {"的", "what", "is", "the", "多少"} & set(tokens)
+
+
+def test_small_indexes_never_pay_for_compilation() -> None:
+    assert sparse._selection(sparse.NUMBA_MIN_DOCS - 1) == "numpy"
+
+
+@pytest.mark.slow
+def test_compiled_top_k_matches_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numba")
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(3000)]
+    docs = [[rng.choice(vocab) for _ in range(rng.randint(5, 40))] for _ in range(60_000)]
+    index = SparseIndex.build(docs, [f"c{i}" for i in range(len(docs))])
+    queries = [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 6))) for _ in range(20)]
+    assert sparse._selection(len(docs)) == "numba"
+    compiled = [index.search(q, 10) for q in queries]
+    monkeypatch.setattr(sparse, "NUMBA_MIN_DOCS", 10**9)
+    plain = [index.search(q, 10) for q in queries]
+    for rc, rp in zip(compiled, plain, strict=True):  # equal scores may come in either order
+        assert [round(v, 4) for _, v in rc] == [round(v, 4) for _, v in rp]
+        scores = dict(rp)
+        assert all(abs(v - scores[i]) < 1e-4 for i, v in rc if i in scores)
+        assert len({i for i, _ in rc} & set(scores)) >= len(rc) - 2
