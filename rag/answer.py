@@ -35,7 +35,8 @@ class Answer:
     timings: dict[str, float | None] = field(default_factory=dict)
     standalone_question: str = ""
     search_queries: list[str] = field(default_factory=list)
-    """What retrieval searched with: the standalone question, plus its Chinese rendering for English ones."""
+    """What retrieval searched with: the standalone question (plus a Chinese rendering of an English one when
+    ``translate_questions`` is on)."""
     model: str = ""
     raw_answer: str = ""
     """The model's answer before the grounding check (kept for inspection)."""
