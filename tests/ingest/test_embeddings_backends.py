@@ -42,7 +42,8 @@ def test_missing_onnxruntime_says_how_to_install(tmp_path: Path, monkeypatch: py
 
 def test_torch_backend_needs_no_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    s = Settings(embed_model=_user_model(tmp_path), cache_dir=tmp_path / "cache", index_dir=tmp_path / "index")
+    s = Settings(embed_model=_user_model(tmp_path), cache_dir=tmp_path / "cache", index_dir=tmp_path / "index",
+                 embed_backend="torch")
     assert get_embeddings(s).backend == "torch"  # the model itself loads lazily
 
 
