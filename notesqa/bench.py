@@ -266,7 +266,7 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
         if decode > 0:
             tps.append(a.usage.get("completion_tokens", 0) / decode)
         log(f"  {row['id']}: first token {t['first_token']:.2f}s, total {t['total']:.2f}s")
-    cache = prompt_cache_gain(answerer, [r["question"] for r in rows][:5])
+    cache = prompt_cache_gain(answerer, [r["question"] for r in rows][:3])
     return {
         "model": answerer.model_name, "questions": len(rows), "model_calls": len(first),
         "first_token_p50_s": round(statistics.median(first), 2) if first else None,
@@ -338,7 +338,7 @@ def run_bench(settings: Settings, questions_path: Path, out: Path, *, quick: boo
     work = Path(tempfile.mkdtemp(prefix="notesqa-bench-"))
     try:
         if "ingest" in parts:
-            result["ingest"] = bench_ingest(settings, work, 200 if quick else 2_000, log)
+            result["ingest"] = bench_ingest(settings, work, 100 if quick else 2_000, log)
         index_dir = work / "index-corpus"
         if not index_dir.exists():
             from ingest.pipeline import ingest
@@ -349,7 +349,7 @@ def run_bench(settings: Settings, questions_path: Path, out: Path, *, quick: boo
             result["retrieval"] = bench_retrieval(s, index_dir, [r["question"] for r in rows],
                                                   sizes or (QUICK_SIZES if quick else FULL_SIZES), log=log)
         if "answer" in parts:
-            result["answer"] = bench_answer(s, rows[:8] if quick else rows, log)
+            result["answer"] = bench_answer(s, rows[:5] if quick else rows, log)
         result["answerable_questions"] = len(answerable)
     finally:
         shutil.rmtree(work, ignore_errors=True)
