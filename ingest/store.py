@@ -122,7 +122,10 @@ def current_generation(index_dir: Path) -> Path:
 
 def read_manifest(index_dir: Path) -> Manifest:
     """Load only the manifest of the live generation (cheap: no vectors)."""
-    gen = current_generation(index_dir)
+    return _manifest_of(current_generation(index_dir), index_dir)
+
+
+def _manifest_of(gen: Path, index_dir: Path) -> Manifest:
     try:
         return Manifest.from_json((gen / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -211,7 +214,7 @@ def load_index(index_dir: Path, embeddings: Any = None, settings: Settings | Non
     """
     index_dir = Path(index_dir)
     gen = current_generation(index_dir)
-    manifest = verify_generation(index_dir)
+    manifest = verify_generation(index_dir, gen)  # this generation's, even if CURRENT moves meanwhile
     chunks: list[Chunk] = []
     tokens: list[list[str]] = []
     try:
@@ -260,12 +263,12 @@ def _checksums(gen: Path) -> dict[str, list[Any]]:
             for p in sorted(gen.rglob("*")) if p.is_file() and p.name != "manifest.json"}
 
 
-def verify_generation(index_dir: Path) -> Manifest:
-    """Check every file of the live generation against the sizes and digests in its manifest (older
-    manifests without checksums pass); returns the manifest or raises ``IndexCorruptError``."""
+def verify_generation(index_dir: Path, gen: Path | None = None) -> Manifest:
+    """Check every file of generation ``gen`` (default: the live one) against the sizes and digests in its
+    manifest (older manifests without checksums pass); returns the manifest or raises ``IndexCorruptError``."""
     index_dir = Path(index_dir)
-    manifest = read_manifest(index_dir)
-    gen = current_generation(index_dir)
+    gen = gen or current_generation(index_dir)
+    manifest = _manifest_of(gen, index_dir)
     for rel, (size, digest) in manifest.checksums.items():
         path = gen / rel
         if not path.is_file():
