@@ -67,6 +67,7 @@ class SparseIndex:
         self.retriever = retriever
         self.ids = ids
         self._vocab = set(retriever.vocab_dict) if retriever is not None else set()
+        self._selection = _selection(len(ids))
 
     @classmethod
     def build(cls, tokens: list[list[str]], ids: list[str]) -> SparseIndex:
@@ -102,7 +103,7 @@ class SparseIndex:
             return []
         k = min(k, len(self.ids))
         docs, scores = self.retriever.retrieve([terms], k=k, show_progress=False, n_threads=1,
-                                               backend_selection=_selection(len(self.ids)))
+                                               backend_selection=self._selection)
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def scores(self, query: str) -> np.ndarray:
