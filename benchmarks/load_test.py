@@ -26,6 +26,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from notesqa.bench import pct
+
 ROOT = Path(__file__).resolve().parents[1]
 NEW_NOTE = "# 负载测试笔记\n\n负载测试期间新增的笔记：项目 LT-9 的负责人是韩梅梅。\n"
 
@@ -100,11 +102,6 @@ def _reingest(url: str, notes: Path, at: float, log: dict[str, object]) -> None:
     t0 = time.monotonic()
     summary, *_ = Client(url, verbose=False).predict(api_name="/reingest")
     log.update(start=t0, end=time.monotonic(), summary=summary)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def main() -> None:
