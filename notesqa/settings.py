@@ -122,8 +122,9 @@ class Settings(BaseSettings):
     max_answer_tokens: int = Field(default=200, ge=16)
     """Budget for the answer itself (and for its English version, when one is needed)."""
 
-    context_passages: int = Field(default=3, ge=1, le=10)
-    """How many retrieved passages are put into the prompt."""
+    context_passages: int = Field(default=5, ge=1, le=10)
+    """How many of the top retrieved passages the prompt's sentences are picked from (those with nothing
+    relevant are left out)."""
 
     context_max_chars: int = Field(default=350, ge=100)
     """Character budget of the passages in the prompt (keeps time to first token low)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,24 @@ from rag.prompts import Passage
 from rag.retrieve import Hit
 
 GAP = " … "
+WINDOW_UNITS = 2
+"""A candidate is one sentence/line or two neighbouring ones (a lone sentence often lacks its subject)."""
+WINDOW_MAX_CHARS = 220
+"""Longest two-unit window considered (a long pair would crowd out other evidence)."""
+LEXICAL_WEIGHT = 0.5
+MARGIN = 0.15
+"""Windows scoring this far below the best one are not added to fill the budget (they are noise)."""
+RANK_BONUS = 0.02
+"""Added per rank above the last pooled hit, so retrieval's order breaks near-ties."""
+
+_LATIN = re.compile(r"[a-z0-9][a-z0-9.\-+]*[a-z0-9]|[a-z0-9]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_STOP = frozenset(
+    "a an the of to in on for and or is are was were be been being what which who whom how why when where does do "
+    "did that this these those with by as at from it its into about have has had say says said can could would "
+    "should will there their they them than then so such not no but if".split()
+)
+_QUESTION_END = re.compile(r"(?<=[?？])\s*")
 
 
 @dataclass(frozen=True)
@@ -27,9 +46,30 @@ class Selected:
     """Character spans (offsets into the chunk text) of the sentences that were kept."""
 
 
-def _bigrams(text: str) -> set[str]:
-    t = re.sub(r"\s+", "", text.lower())
-    return {t[i : i + 2] for i in range(len(t) - 1)}
+@dataclass(frozen=True)
+class _Unit:
+    hit: int
+    start: int
+    end: int
+    header: str = ""
+    """The header row, when the unit is a table row (rows are scored with it: a bare row has no words)."""
+
+
+def terms(text: str) -> set[str]:
+    """Lexical terms: Latin words and numbers (lower-cased, minus stop words) and Chinese character bigrams."""
+    text = text.lower()
+    out = {w for w in _LATIN.findall(text) if w not in _STOP}
+    for run in _CJK_RUN.findall(text):
+        out.update(run[i : i + 2] for i in range(len(run) - 1))
+        if len(run) == 1:
+            out.add(run)
+    return out
+
+
+def sub_questions(question: str) -> list[str]:
+    """The parts of a question that asks several things ("X 是什么?它是什么时候发布的?"), else []."""
+    parts = [p.strip() for p in _QUESTION_END.split(question) if p.strip()]
+    return parts if len(parts) > 1 else []
 
 
 def _units(hit: Hit) -> list[tuple[int, int]]:
@@ -49,78 +89,148 @@ def _units(hit: Hit) -> list[tuple[int, int]]:
     return spans
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
+    """Every usable sentence/line of the pooled hits, once: a sentence repeated by an overlapping neighbour
+    chunk counts once, a line that only repeats the passage's label is dropped, and a
+    sentence in a note that tries to give the model orders is not passed on (the note stays searchable)."""
+    units: list[_Unit] = []
+    seen: set[str] = set()
+    for i, h in enumerate(hits):
+        shown = {_squash(_label(h)), _squash(h.chunk.headings[-1] if h.chunk.headings else h.chunk.title)}
+        tables = table_spans(h.chunk.text)
+        split_header = h.chunk.context.split("\n")[1] if "\n" in h.chunk.context else ""
+        for a, b in _units(h):
+            text = h.chunk.text[a:b]
+            key = _squash(text)
+            header = next((hdr for a0, b0, hdr in tables if a0 <= a < b0), "") or split_header
+            if len(key) < 2 or key in seen or key in shown or key == _squash(header) or injection(text):
+                continue
+            seen.add(key)
+            units.append(_Unit(i, a, b, header))
+    return units
+
+
+def _windows(units: Sequence[_Unit], hits: Sequence[Hit]) -> list[tuple[int, int, str]]:
+    """Candidate windows ``(first unit, last unit + 1, text)``: runs of up to ``WINDOW_UNITS`` units of one hit."""
+    out = []
+    for i in range(len(units)):
+        for width in range(1, WINDOW_UNITS + 1):
+            j = i + width
+            if j > len(units) or units[j - 1].hit != units[i].hit:
+                break
+            chunk_text = hits[units[i].hit].chunk.text
+            text = "".join(chunk_text[units[k].start : units[k].end] for k in range(i, j))
+            if width > 1 and len(text) > WINDOW_MAX_CHARS:
+                break
+            out.append((i, j, text))
+    return out
+
+
+def _lexical(question: str, window_terms: Sequence[set[str]], idf: dict[str, float]) -> np.ndarray:
+    """Share of the question's terms (IDF-weighted over the pool) that each window contains."""
+    q_terms = terms(question)
+    rare = max(idf.values(), default=1.0)  # a term no pooled sentence has counts as the rarest
+    total = sum(idf.get(t, rare) for t in q_terms) or 1.0
+    return np.array([sum(idf.get(t, rare) for t in q_terms & w) / total for w in window_terms], dtype=np.float32)
+
+
 def select_context(question: str | Sequence[str], hits: Sequence[Hit], embeddings: E5Embeddings, n_passages: int,
                    budget_chars: int) -> list[Selected]:
-    """Pick the most relevant sentences of the top ``n_passages`` hits within ``budget_chars``.
+    """Pick the sentences of the top ``n_passages`` hits that answer the question, within ``budget_chars``.
 
-    Sentences are scored by cosine similarity to the question (the same e5 embeddings as retrieval) plus
-    character-bigram overlap, the best over the question's renderings when several are given (a translated
-    question matches the notes' own words); each passage keeps at least its best sentence, and a table keeps
-    its header.
+    Candidates are windows of one or two neighbouring sentences (table rows, list lines), scored by cosine
+    similarity to the question (the same e5 embeddings as retrieval) plus IDF-weighted term overlap and a
+    small bonus for retrieval rank; the best over the question's renderings when several are given. The
+    best window for the whole question and for each part of a several-part question go in first, then
+    the rest by score until the budget is spent. Hits with nothing chosen are left out; a table keeps its
+    header row.
     """
-    questions = [question] if isinstance(question, str) else list(question)
+    renderings = [question] if isinstance(question, str) else list(question)
     hits = list(hits[:n_passages])
-    if not hits:
-        return []
-    # a sentence in a note that tries to give the model orders is not passed on (the note stays searchable)
-    units = [(h, (a, b)) for h in hits for a, b in _units(h) if not injection(h.chunk.text[a:b])]
+    units = _pool_units(hits)
     if not units:
         return []
-    texts = [h.chunk.text[a:b] for h, (a, b) in units]
-    s_vecs = np.asarray(embeddings.embed_documents(texts), dtype=np.float32)
-    scores = np.full(len(texts), -np.inf, dtype=np.float32)
-    for q in questions:
-        q_vec = np.asarray(embeddings.embed_query(q), dtype=np.float32)
-        q_grams = _bigrams(q)
-        lexical = np.array([len(q_grams & _bigrams(t)) / max(1, len(q_grams)) for t in texts], dtype=np.float32)
-        scores = np.maximum(scores, s_vecs @ q_vec + 0.5 * lexical)
-    by_hit = {id(h): i for i, h in enumerate(hits)}
-    rank_bonus = np.array([0.02 * (n_passages - by_hit[id(h)]) for h, _ in units], dtype=np.float32)
-    order = np.argsort(-(scores + rank_bonus))
+    windows = _windows(units, hits)
+    unit_texts = [f"{u.header}\n{hits[u.hit].chunk.text[u.start : u.end]}".strip() for u in units]
+    unit_vecs = np.asarray(embeddings.embed_documents(unit_texts), dtype=np.float32)
+    vecs = np.stack([unit_vecs[i:j].sum(axis=0) for i, j, _ in windows])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    window_terms = [terms(f"{units[i].header}\n{text}") for i, _, text in windows]
+    df: dict[str, int] = {}
+    for u in units:
+        for t in terms(hits[u.hit].chunk.text[u.start : u.end]):
+            df[t] = df.get(t, 0) + 1
+    idf = {t: math.log(1 + len(units) / (n + 0.5)) for t, n in df.items()}
+    bonus = np.array([RANK_BONUS * (len(hits) - units[i].hit) for i, _, _ in windows], dtype=np.float32)
 
-    chosen: dict[int, set[int]] = {i: set() for i in range(len(hits))}
+    def score(q: str) -> np.ndarray:
+        q_vec = np.asarray(embeddings.embed_query(q), dtype=np.float32)
+        return vecs @ q_vec + LEXICAL_WEIGHT * _lexical(q, window_terms, idf) + bonus
+
+    whole = [score(q) for q in renderings]
+    parts = [score(p) for p in sub_questions(renderings[0])]
+    chosen: set[int] = set()
     used = 0
-    for pass_no in range(2):  # 1st pass: best sentence of every passage; 2nd: the rest by score
-        for u in order:
-            h, (a, b) = units[u]
-            i = by_hit[id(h)]
-            if pass_no == 0 and chosen[i]:
-                continue
-            if u in chosen[i]:
-                continue
-            cost = b - a + len(GAP)
-            if used + cost > budget_chars and (pass_no == 1 or used > 0):
-                if pass_no == 0:
-                    continue
-                break
-            chosen[i].add(u)
-            used += cost
+
+    def take(w: int) -> bool:
+        nonlocal used
+        i, j, _ = windows[w]
+        new = [k for k in range(i, j) if k not in chosen]
+        cost = sum(units[k].end - units[k].start + len(GAP) for k in new)
+        if used and used + cost > budget_chars:
+            return False
+        chosen.update(new)
+        used += cost
+        return True
+
+    best = np.max(np.stack(whole), axis=0)
+    for scores in (best, *parts):  # the best window for the question, then for each of its parts
+        next((w for w in np.argsort(-scores) if take(int(w))), None)
+    floor = float(best.max()) - MARGIN
+    for w in np.argsort(-best):
+        if best[w] < floor:
+            break
+        take(int(w))
+    return _assemble(units, chosen, hits)
+
+
+def _assemble(units: Sequence[_Unit], chosen: set[int], hits: Sequence[Hit]) -> list[Selected]:
+    """The chosen units as numbered passages, in retrieval order, sentences in note order."""
     out: list[Selected] = []
     for i, h in enumerate(hits):
-        picked = sorted(chosen[i], key=lambda u: units[u][1][0])
-        if not picked:
-            continue
-        header = h.chunk.context.split("\n")[1] if "\n" in h.chunk.context else ""
-        tables = table_spans(h.chunk.text)
-        if not header:
-            header = next((hdr for a0, b0, hdr in tables for a, _ in (units[u][1] for u in picked)
-                           if a0 <= a < b0), "")
-        spans = tuple(units[u][1] for u in picked)
-        pieces: list[str] = []
-        prev_end = None
-        for a, b in spans:
-            if prev_end is not None:
-                between = h.chunk.text[prev_end:a]
-                if "\n" not in between:
-                    pieces.append(GAP)  # sentences skipped inside a paragraph
-                else:  # rows/lines keep their line structure; skipped lines show as "…"
-                    pieces.append("\n" if not between.strip() else "\n…\n")
-            pieces.append(h.chunk.text[a:b])
-            prev_end = b
-        text = "".join(pieces)
-        if header and header not in text:
-            text = f"{header}\n{text}"
-        label = re.sub(r"^[\d.]+\s+", "", (h.chunk.headings[-1] if h.chunk.headings else h.chunk.title))
-        label = label or h.chunk.source
-        out.append(Selected(Passage(len(out) + 1, label, text), h, spans))
+        spans = tuple(sorted((units[k].start, units[k].end) for k in chosen if units[k].hit == i))
+        if spans:
+            out.append(_passage(len(out) + 1, h, spans))
     return out
+
+
+def _passage(number: int, h: Hit, spans: tuple[tuple[int, int], ...]) -> Selected:
+    """One passage: the kept sentences joined with "…" where text was skipped, a table's header on top."""
+    pieces: list[str] = []
+    prev_end = None
+    for a, b in spans:
+        if prev_end is not None:
+            between = h.chunk.text[prev_end:a]
+            if "\n" not in between:
+                pieces.append(GAP)  # sentences skipped inside a paragraph
+            else:  # rows/lines keep their line structure; skipped lines show as "…"
+                pieces.append("\n" if not between.strip() else "\n…\n")
+        pieces.append(h.chunk.text[a:b])
+        prev_end = b
+    text = "".join(pieces)
+    header = h.chunk.context.split("\n")[1] if "\n" in h.chunk.context else ""
+    if not header:
+        header = next((hdr for a0, b0, hdr in table_spans(h.chunk.text) for a, _ in spans if a0 <= a < b0), "")
+    if header and header not in text:
+        text = f"{header}\n{text}"
+    return Selected(Passage(number, _label(h), text), h, spans)
+
+
+def _label(h: Hit) -> str:
+    """What a passage is labelled with in the prompt: its nearest heading, else the note's title or file."""
+    label = re.sub(r"^[\d.]+\s+", "", (h.chunk.headings[-1] if h.chunk.headings else h.chunk.title))
+    return label or h.chunk.source
