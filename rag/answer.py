@@ -212,26 +212,35 @@ class Answerer:
         language follows the question even when the quote is Chinese."""
         s = self.settings
         cue_r, cue_a = ("思考:", "答案:") if lang == "zh" else ("Reasoning:", "Answer (in English):")
+        lead = prompts.QUOTE_LEAD[lang]
         messages = prompts.messages(question, [x.passage for x in selected], lang)
         t_g = time.perf_counter()
-        reasoning = answer = ""
+        reasoning, answer = lead, ""
         generated = 0
         with self.llm.turn():
-            prompt = self.llm.chat_prompt(messages, assistant_prefix=cue_r + " ")
+            prompt = self.llm.chat_prompt(messages, assistant_prefix=f"{cue_r} {lead}")
             result.usage["prompt_tokens"] = self.llm.count_tokens(prompt)
-            for delta in self.llm.complete(prompt, s.max_reasoning_tokens,
-                                           stop=["\n\n", "<|im_end|>", *ANSWER_STOPS]):
-                result.timings.setdefault("first_token", time.perf_counter() - t0)
+            for delta in self.llm.complete(prompt, s.max_reasoning_tokens, stop=["<|im_end|>", *ANSWER_STOPS]):
+                first = "first_token" not in result.timings
+                if first:
+                    result.timings["first_token"] = time.perf_counter() - t0
                 generated += 1
+                delta, done = prompts.until_paragraph_end(reasoning, delta)
                 reasoning += delta
-                yield Event("reasoning", delta)
-            prompt = f"{prompt}{reasoning.strip()}\n{cue_a} "
+                yield Event("reasoning", lead + delta if first else delta)  # the lead-in shows with the first token
+                if done:
+                    break
+            prompt = f"{prompt}{reasoning[len(lead):].rstrip()}\n{cue_a} "
             reasoning = prompts.clean_reasoning(reasoning)
-            for delta in self.llm.complete(prompt, s.max_answer_tokens, stop=["\n\n", "<|im_end|>", cue_r]):
+            for delta in self.llm.complete(prompt, s.max_answer_tokens, stop=["<|im_end|>", cue_r]):
                 result.timings.setdefault("first_answer_token", time.perf_counter() - t0)
                 generated += 1
+                delta, done = prompts.until_paragraph_end(answer, delta)
                 answer += delta
-                yield Event("answer", delta)
+                if delta:
+                    yield Event("answer", delta)
+                if done:
+                    break
             if lang == "en" and answer.strip() and prompts.language(answer) == "zh":
                 # answered in the notes' language: ask for English in the same conversation, so llama.cpp
                 # reuses everything already in its cache and only reads one short turn

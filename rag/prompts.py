@@ -40,6 +40,10 @@ EXAMPLES: list[tuple[str, str]] = [
 ]
 """Made-up notes (not from any corpus) showing the format; part of the fixed, cached prompt prefix."""
 
+QUOTE_LEAD = {"zh": "段落[", "en": "Passage ["}
+"""How the reasoning is made to start: naming a passage, so the model goes on to quote it (as the examples
+show) instead of announcing that it will look for the answer."""
+
 TO_ENGLISH = "Translate this answer into English: {answer}"
 """Follow-up turn used when the model answered an English question in Chinese."""
 
@@ -86,15 +90,16 @@ def user_message(question: str, passages: Sequence[Passage], lang: str) -> str:
     return f"{format_passages(passages)}\n\nQuestion: {question}\n{reply}"
 
 
-def messages(question: str, passages: Sequence[Passage], lang: str) -> list[dict[str, str]]:
-    """Chat messages: a fixed system prompt (cached by llama.cpp as a prefix), then passages + question."""
+def prefix_messages() -> list[dict[str, str]]:
+    """The fixed start of every prompt (system prompt and examples), which llama.cpp keeps cached."""
     shots = [m for user, assistant in EXAMPLES
              for m in ({"role": "user", "content": user}, {"role": "assistant", "content": assistant})]
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        *shots,
-        {"role": "user", "content": user_message(question, passages, lang)},
-    ]
+    return [{"role": "system", "content": SYSTEM_PROMPT}, *shots]
+
+
+def messages(question: str, passages: Sequence[Passage], lang: str) -> list[dict[str, str]]:
+    """Chat messages: the fixed prefix, then passages + question."""
+    return [*prefix_messages(), {"role": "user", "content": user_message(question, passages, lang)}]
 
 
 _REASONING_MARK = re.compile(r"^\s*[*#\s]*(?:reasoning|思考(?:过程)?|推理|分析)[*\s]*[:：]\s*", re.IGNORECASE)
@@ -114,3 +119,18 @@ def answer_text(raw: str) -> str:
     """What follows the last answer cue ("Answer:", "**答案**：", "Answer (in English):"), else everything."""
     marks = list(_ANSWER_MARK.finditer(raw))
     return (raw[marks[-1].end():] if marks else raw).strip()
+
+
+_PARAGRAPH_END = re.compile(r"(?<![:：\s])[ \t]*\n[ \t]*\n")
+
+
+def until_paragraph_end(so_far: str, delta: str) -> tuple[str, bool]:
+    """The part of ``delta`` before the first blank line ending a paragraph, and whether one was reached.
+
+    A blank line after a colon ("两种方式：" then a list) does not end the reply; any other does (small
+    models ramble on after it)."""
+    text = so_far + delta
+    m = _PARAGRAPH_END.search(text, max(0, len(so_far) - 4))
+    if not m or not text[: m.start()].strip():
+        return delta, False
+    return text[len(so_far) : max(len(so_far), m.start())], True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rag import prompts
 from rag.prompts import Passage, answer_text, clean_reasoning, language, messages
 
 
@@ -25,3 +26,11 @@ def test_cues_are_found_in_sloppy_formats() -> None:
     assert answer_text("Reasoning: x\nAnswer (in English): sheep") == "sheep"
     assert answer_text("只有一句话") == "只有一句话"
     assert clean_reasoning("思考: 段落[1]说：“1.3 B”。\n答案：") == "段落[1]说：“1.3 B”。"
+
+
+def test_a_blank_line_ends_the_reply_unless_a_list_follows_a_colon() -> None:
+    assert prompts.until_paragraph_end("答案是 A。", "\n\n思考: 别的") == ("", True)
+    assert prompts.until_paragraph_end("It is", " B.\n\nMore") == (" B.", True)
+    assert prompts.until_paragraph_end("The two ways are:", "\n\n1. first") == ("\n\n1. first", False)
+    assert prompts.until_paragraph_end("两种方式：", "\n\n1. 第一种") == ("\n\n1. 第一种", False)
+    assert prompts.until_paragraph_end("", "\n\n") == ("\n\n", False)  # nothing written yet: not an end
