@@ -102,9 +102,9 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(default=1.5, ge=0)
     """Weight of the BM25 ranking in the fusion."""
 
-    translate_questions: bool = False
-    """English questions also search with a Chinese rendering made by the local model (notes are mostly
-    Chinese; costs one short model call)."""
+    translate_questions: bool = True
+    """English questions also search, and pick the prompt's sentences, with a Chinese rendering made by the
+    local model (notes are mostly Chinese; one short model turn after the cached prompt prefix, ~1-2 s)."""
 
     # --- answering ---------------------------------------------------------------------------
     llm: BundledLLM = "qwen2.5-coder-1.5b"
