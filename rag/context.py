@@ -23,6 +23,8 @@ WINDOW_MAX_CHARS = 220
 LEXICAL_WEIGHT = 0.5
 MARGIN = 0.15
 """Windows scoring this far below the best one are not added to fill the budget (they are noise)."""
+MIN_CHARS = 6
+"""Shorter lines outside tables ("图片", "推荐阅读", a lone heading) carry nothing to answer from."""
 RANK_BONUS = 0.02
 """Added per rank above the last pooled hit, so retrieval's order breaks near-ties."""
 
@@ -107,7 +109,8 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
             text = h.chunk.text[a:b]
             key = _squash(text)
             header = next((hdr for a0, b0, hdr in tables if a0 <= a < b0), "") or split_header
-            if len(key) < 2 or key in seen or key in shown or key == _squash(header) or injection(text):
+            if (len(key) < MIN_CHARS and not header) or key in seen or key in shown or key == _squash(header) \
+                    or injection(text):
                 continue
             seen.add(key)
             units.append(_Unit(i, a, b, header))
@@ -146,8 +149,8 @@ def select_context(question: str | Sequence[str], hits: Sequence[Hit], embedding
     similarity to the question (the same e5 embeddings as retrieval) plus IDF-weighted term overlap and a
     small bonus for retrieval rank; the best over the question's renderings when several are given. The
     best window for the whole question and for each part of a several-part question go in first, then
-    the rest by score until the budget is spent. Hits with nothing chosen are left out; a table keeps its
-    header row.
+    the rest by score until the budget is spent; each window brings the sentence after it when it fits.
+    Hits with nothing chosen are left out; a table keeps its header row.
     """
     renderings = [question] if isinstance(question, str) else list(question)
     hits = list(hits[:n_passages])
@@ -176,10 +179,9 @@ def select_context(question: str | Sequence[str], hits: Sequence[Hit], embedding
     chosen: set[int] = set()
     used = 0
 
-    def take(w: int) -> bool:
+    def take(ks: range) -> bool:
         nonlocal used
-        i, j, _ = windows[w]
-        new = [k for k in range(i, j) if k not in chosen]
+        new = [k for k in ks if k not in chosen]
         cost = sum(units[k].end - units[k].start + len(GAP) for k in new)
         if used and used + cost > budget_chars:
             return False
@@ -187,14 +189,26 @@ def select_context(question: str | Sequence[str], hits: Sequence[Hit], embedding
         used += cost
         return True
 
+    def take_window(w: int) -> bool:
+        """Take a window and, budget allowing, the next sentence of its paragraph (it often finishes the
+        thought: "...也将被纳入LLM技术体系。图像处理和多模态任务是其中的一个自然选择。"); the next row of a
+        table or item of a list is another thing, not a continuation."""
+        i, j, _ = windows[w]
+        if not take(range(i, j)):
+            return False
+        nxt = units[j] if j < len(units) else None
+        if nxt and nxt.hit == units[i].hit and "\n" not in hits[nxt.hit].chunk.text[units[j - 1].end : nxt.start]:
+            take(range(j, j + 1))
+        return True
+
     best = np.max(np.stack(whole), axis=0)
     for scores in (best, *parts):  # the best window for the question, then for each of its parts
-        next((w for w in np.argsort(-scores) if take(int(w))), None)
+        next((w for w in np.argsort(-scores) if take_window(int(w))), None)
     floor = float(best.max()) - MARGIN
     for w in np.argsort(-best):
         if best[w] < floor:
             break
-        take(int(w))
+        take_window(int(w))
     return _assemble(units, chosen, hits)
 
 
