@@ -177,19 +177,60 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
     for fact in facts:
         found = False
         for i, (context, text) in enumerate(passages):
-            headers = "\n".join(h for _, _, h in table_spans(text))
+            tables = table_spans(text)
+            headers = "\n".join(h for _, _, h in tables)
+            pos = 0
             for line in text.split("\n"):
+                start, pos = pos, pos + len(line) + 1
                 # the heading path and the table header row frame every line of a passage
                 frame = f"{context}\n{headers}\n{line}"
                 window = _norm(frame)
-                has_fact = (_number_in(fact, frame.lower()) if _NUMBER.fullmatch(fact)  # keep spacing: not "3125"
-                            else _present(fact, window))
+                number = bool(_NUMBER.fullmatch(fact))
+                has_fact = _number_in(fact, frame.lower()) if number else _present(fact, window)  # not "3125"
+                if number and has_fact:
+                    header = next((h for a, b, h in tables if a <= start < b and line.strip() != h), "")
+                    has_fact = not header or column_ok(question, header, line, fact)
                 if has_fact and (not anchors or any(a in window for a in anchors)):
                     found = True
                     supporting.add(i)
         if not found:
             unsupported.append(fact)
     return Grounding(not unsupported, tuple(unsupported), tuple(sorted(supporting)))
+
+
+def table_cells(row: str) -> list[str]:
+    """Cells of a pipe row, or of a space-separated row ("2B, 8B, 137B" and "125M ~ 175B" stay one cell)."""
+    row = row.strip()
+    if "|" in row:
+        return [c.strip() for c in row.strip("|").split("|")]
+    cells: list[str] = []
+    for token in row.split():
+        if cells and (cells[-1][-1] in ",，、~-" or token[0] in ",，、~"):
+            cells[-1] += " " + token
+        else:
+            cells.append(token)
+    return cells
+
+
+def _bigrams(text: str) -> set[str]:
+    t = _norm(text)
+    return {t[i : i + 2] for i in range(len(t) - 1)} or {t}
+
+
+def column_ok(question: str, header: str, row: str, number: str) -> bool:
+    """When the question names columns of the table ("参数量", "上下文长度"), a number taken from a row
+    must sit in one of them. A row with more or fewer cells than the header (a missing cell, a name with
+    a space) is read both ways, lined up from the left and from the right; the number must be under a
+    named column in one of them ("Claude3 Haiku、Sonnet Opus 200" has 7 cells under 6 headers: 200 is the
+    context length or the positioning, never the parameter count)."""
+    heads = table_cells(header)
+    q = _bigrams(question)
+    named = {k for k, h in enumerate(heads) if _bigrams(h) & q}
+    if not named:
+        return True
+    cells = table_cells(row)
+    shift = len(heads) - len(cells)
+    return any(_number_in(number, c.lower()) and (k in named or k + shift in named) for k, c in enumerate(cells))
 
 
 _ASKS_NUMBER = re.compile(

@@ -13,6 +13,7 @@ from rag.guard import (
     missing_terms,
     only_numbers,
     specific_terms,
+    table_cells,
 )
 
 KOSMOS = ("技术分享 > 4 主流大模型 > 4.6.2 Kosmos-1", "  • 发布时间:2023-03-01\n  • 数据和模型规模:1.3 B 的参数")
@@ -76,3 +77,21 @@ def test_number_questions_and_number_only_answers() -> None:
     assert asks_for_number("它是什么时候发布的?") and asks_for_number("How many parameters?")
     assert not asks_for_number("LamDA 的定位是什么?")
     assert only_numbers("2B, 8B, 137B [2]") and not only_numbers("未开源模型")
+
+
+def test_a_number_must_come_from_the_column_the_question_names() -> None:
+    header = "发布时间 单位 产品 参数量 上下文KB 定位"
+    shown = ("LLM Products", f"{header}\n{TABLE[1]}")  # as in the prompt: the header row above the rows
+    assert check_grounding("产品表里 GPT-4 的上下文长度是多少?", "8, 32 KB", [shown]).ok
+    wrong_column = check_grounding("产品表里 GPT-4 的上下文长度是多少?", "1760B", [shown])
+    assert not wrong_column.ok and wrong_column.unsupported == ("1760",)
+    # the Claude3 row has 7 cells under 6 headers: "200" cannot be shown to be its parameter count
+    assert not check_grounding("Claude3 Opus 的参数量是多少?", "200", [shown]).ok
+    assert check_grounding("Claude3 的上下文长度是多少?", "200 KB", [shown]).ok  # lined up from the right
+    assert check_grounding("LLaMA 的上下文长度是多少?", "2 KB", [shown]).ok
+
+
+def test_table_cells_keep_lists_and_ranges_together() -> None:
+    assert table_cells("2022.2 Google LamDA 2B, 8B, 137B 未开源模型") == [
+        "2022.2", "Google", "LamDA", "2B, 8B, 137B", "未开源模型"]
+    assert table_cells("| GPT-3 | 125M ~ 175B |") == ["GPT-3", "125M ~ 175B"]
