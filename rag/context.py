@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +40,37 @@ _STOP = frozenset(
     "should will there their they them than then so such not no but if".split()
 )
 _QUESTION_END = re.compile(r"(?<=[?？])\s*")
+
+
+class _VectorCache:
+    """Sentence vectors kept across questions (the same notes come back again and again in a chat), per
+    embedding model, least recently used dropped first; ~1.5 kB per sentence."""
+
+    def __init__(self, size: int = 20_000):
+        self.size = size
+        self._models: weakref.WeakKeyDictionary[Any, OrderedDict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def vectors(self, embeddings: E5Embeddings, texts: Sequence[str]) -> np.ndarray:
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            cache = self._models.setdefault(embeddings, OrderedDict())
+            for t in texts:
+                if t in cache:
+                    found[t] = cache[t]
+                    cache.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            new = np.asarray(embeddings.embed_documents(missing), dtype=np.float32)
+            found.update(zip(missing, new, strict=True))
+            with self._lock:
+                cache.update(zip(missing, new, strict=True))
+                while len(cache) > self.size:
+                    cache.popitem(last=False)
+        return np.stack([found[t] for t in texts])
+
+
+_CACHE = _VectorCache()
 
 
 @dataclass(frozen=True)
@@ -159,7 +194,7 @@ def select_context(question: str | Sequence[str], hits: Sequence[Hit], embedding
         return []
     windows = _windows(units, hits)
     unit_texts = [f"{u.header}\n{hits[u.hit].chunk.text[u.start : u.end]}".strip() for u in units]
-    unit_vecs = np.asarray(embeddings.embed_documents(unit_texts), dtype=np.float32)
+    unit_vecs = _CACHE.vectors(embeddings, unit_texts)
     vecs = np.stack([unit_vecs[i:j].sum(axis=0) for i, j, _ in windows])
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     window_terms = [terms(f"{units[i].header}\n{text}") for i, _, text in windows]
@@ -216,32 +251,32 @@ def _assemble(units: Sequence[_Unit], chosen: set[int], hits: Sequence[Hit]) -> 
     """The chosen units as numbered passages, in retrieval order, sentences in note order."""
     out: list[Selected] = []
     for i, h in enumerate(hits):
-        spans = tuple(sorted((units[k].start, units[k].end) for k in chosen if units[k].hit == i))
-        if spans:
-            out.append(_passage(len(out) + 1, h, spans))
+        picked = sorted((units[k] for k in chosen if units[k].hit == i), key=lambda u: u.start)
+        if picked:
+            out.append(_passage(len(out) + 1, h, picked))
     return out
 
 
-def _passage(number: int, h: Hit, spans: tuple[tuple[int, int], ...]) -> Selected:
-    """One passage: the kept sentences joined with "…" where text was skipped, a table's header on top."""
+def _passage(number: int, h: Hit, picked: Sequence[_Unit]) -> Selected:
+    """One passage: the kept sentences joined with "…" where text was skipped; the header row of a table
+    right above its first kept row (the grounding check reads the columns from it)."""
     pieces: list[str] = []
     prev_end = None
-    for a, b in spans:
+    headers: set[str] = set()
+    for u in picked:
         if prev_end is not None:
-            between = h.chunk.text[prev_end:a]
+            between = h.chunk.text[prev_end : u.start]
             if "\n" not in between:
                 pieces.append(GAP)  # sentences skipped inside a paragraph
             else:  # rows/lines keep their line structure; skipped lines show as "…"
                 pieces.append("\n" if not between.strip() else "\n…\n")
-        pieces.append(h.chunk.text[a:b])
-        prev_end = b
-    text = "".join(pieces)
-    header = h.chunk.context.split("\n")[1] if "\n" in h.chunk.context else ""
-    if not header:
-        header = next((hdr for a0, b0, hdr in table_spans(h.chunk.text) for a, _ in spans if a0 <= a < b0), "")
-    if header and header not in text:
-        text = f"{header}\n{text}"
-    return Selected(Passage(number, _label(h), text), h, spans)
+        if u.header and u.header not in headers:
+            headers.add(u.header)
+            pieces.append(f"{u.header}\n")
+        pieces.append(h.chunk.text[u.start : u.end])
+        prev_end = u.end
+    spans = tuple((u.start, u.end) for u in picked)
+    return Selected(Passage(number, _label(h), "".join(pieces)), h, spans)
 
 
 def _label(h: Hit) -> str:
