@@ -85,3 +85,11 @@ def test_an_english_question_can_also_search_in_chinese(answerer: Answerer) -> N
     a = translating.answer("Which Microsoft Office apps does the 2024 survey say large models have been built into?")
     assert len(a.search_queries) == 2 and prompts.language(a.search_queries[1]) == "zh"
     assert any("Excel" in h["text"] for h in a.retrieved[:3])  # rank 5 when searched in English alone
+
+
+def test_the_shown_answer_drops_cues_markers_and_from_the_passages_lead_ins() -> None:
+    from rag.answer import tidy_answer
+
+    assert tidy_answer("答案: 从段落[1]的描述来看，T5 是 Encoder-Decoder 结构 [1]。") == "T5 是 Encoder-Decoder 结构。"
+    assert tidy_answer("根据段落[2]中可以看出，微调用小规模数据。") == "微调用小规模数据。"
+    assert tidy_answer("Answer: The answer is: 1.3B [1]") == "1.3B"
