@@ -191,16 +191,6 @@ class LocalLLM:
             if text:
                 yield text
 
-    def aside(self, prompt: str, max_tokens: int, stop: list[str]) -> str:
-        """A short completion that leaves llama.cpp's cache as it was (call inside :meth:`turn`): the state
-        is saved first and restored after, so the answer prompt's fixed prefix is not read again."""
-        llama = self.load()
-        state = llama.save_state()
-        try:
-            return "".join(self.complete(prompt, max_tokens, stop))
-        finally:
-            llama.load_state(state)
-
     def as_runnable(self, max_tokens: int, stop: list[str] | None = None) -> Any:
         """The model as a LangChain runnable (prompt text in, streamed text out) for LCEL composition."""
         from langchain_core.runnables import RunnableGenerator

@@ -69,15 +69,16 @@ def test_model_is_usable_as_a_langchain_runnable(answerer: Answerer) -> None:
     assert chunks and "".join(chunks).strip()
 
 
-def test_a_side_completion_leaves_the_cached_prompt_prefix(answerer: Answerer) -> None:
+def test_the_translation_turn_starts_with_the_cached_prompt_prefix(answerer: Answerer) -> None:
+    from rag.translate import chinese_query
+
     llm = answerer.llm
-    prompt = llm.chat_prompt([{"role": "user", "content": "Kosmos-1 有多少参数?"}])
+    head = llm.chat_prompt(prompts.prefix_messages())
+    head_ids = llm.load().tokenize(head[: head.rindex("<|im_start|>")].encode(), add_bos=False, special=True)
     with llm.turn():
-        for _ in llm.complete(prompt, 1, stop=[]):
-            pass
-        cached = list(llm.load()._input_ids)
-        text = llm.aside(llm.chat_prompt([{"role": "user", "content": "Say hello."}]), 4, stop=[])
-        assert text and list(llm.load()._input_ids) == cached
+        text = chinese_query(llm, "How many parameters does Kosmos-1 have?")
+        assert text and prompts.language(text) == "zh"
+        assert list(llm.load()._input_ids)[: len(head_ids)] == list(head_ids)  # only the new turn was read
 
 
 def test_an_english_question_can_also_search_in_chinese(answerer: Answerer) -> None:
