@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ingest.embeddings import get_embeddings
 from notesqa.settings import Settings
 from rag import guard, prompts
@@ -299,20 +301,24 @@ class Answerer:
         kept = [x for x in sentences if guard.check_grounding(question, x, pairs).ok]
         return "".join(kept).strip() if kept and len(kept) < len(sentences) else ""
 
-    @staticmethod
-    def _citations(raw: str, reasoning: str, body: str, selected: list[Selected],
+    def _citations(self, raw: str, reasoning: str, body: str, selected: list[Selected],
                    ground: guard.Grounding) -> list[dict[str, Any]]:
         """Cite the passages the answer was copied from, decided in code (small models' [n] are unreliable).
 
-        A passage is cited when it shares a long verbatim run with the answer or the quote in the
-        reasoning (at least half the best run, and 6+ characters), or holds the answer's checked facts.
-        The model's own [n] markers only break ties, and only for passages it was given.
+        A passage is cited when it shares a long verbatim run with the answer (at least half the best
+        run, and 6+ characters), or holds the answer's checked facts. An answer that copies from no passage
+        (an English answer to Chinese notes) cites the passage closest to it in meaning (e5, which is
+        multilingual). The model's own [n] markers are the last resort, and only for passages it was given.
         """
         if not selected:
             return []
-        runs = [_longest_run(body + "\n" + reasoning, x.passage.text) for x in selected]
+        runs = [_longest_run(body, x.passage.text) for x in selected]
         best = max(runs)
         numbers = [i + 1 for i, r in enumerate(runs) if best >= 6 and r >= max(6, best // 2)]
+        if not numbers and body:
+            texts = [body] + [x.passage.text for x in selected]
+            vecs = np.asarray(get_embeddings(self.settings).embed_documents(texts))
+            numbers = [int(np.argmax(vecs[1:] @ vecs[0])) + 1]
         if ground.supporting and len(ground.supporting) < len(selected):
             numbers = sorted(set(numbers) | {i + 1 for i in ground.supporting})
         if not numbers:

@@ -94,3 +94,22 @@ def test_the_shown_answer_drops_cues_markers_and_from_the_passages_lead_ins() ->
     assert tidy_answer("答案: 从段落[1]的描述来看，T5 是 Encoder-Decoder 结构 [1]。") == "T5 是 Encoder-Decoder 结构。"
     assert tidy_answer("根据段落[2]中可以看出，微调用小规模数据。") == "微调用小规模数据。"
     assert tidy_answer("Answer: The answer is: 1.3B [1]") == "1.3B"
+
+
+def test_an_english_answer_cites_the_passage_it_translates(answerer: Answerer) -> None:
+    from ingest.chunking import Chunk
+    from rag.context import Selected
+    from rag.guard import Grounding
+    from rag.retrieve import Hit
+
+    def sel(n: int, text: str) -> Selected:
+        chunk = Chunk(id=f"c{n}", source=f"n{n}.md", title="t", headings=(), start=0, end=len(text), text=text)
+        return Selected(prompts.Passage(n, "t", text), Hit(chunk, 1.0), ((0, len(text)),))
+
+    selected = [sel(1, "BERT，第一个突破性的大型语言模型。2019 年，谷歌的一个研究团队推出了BERT。"),
+                sel(2, "场景:编码器产生适合自然语言理解任务的上下文表示,常用于解决阅读理解,完型填空等问题。")]
+    body = "Autoencoding models are commonly used for reading comprehension and fill-in-the-blank problems."
+    # the reasoning quotes passage 1 verbatim, but the answer translates passage 2
+    cited = answerer._citations(f"{body} [1]", "Passage [1] says: “BERT，第一个突破性的大型语言模型”", body, selected,
+                                Grounding(True, (), (0, 1)))
+    assert [c["n"] for c in cited] == [2]
