@@ -25,6 +25,7 @@ WINDOW_UNITS = 2
 WINDOW_MAX_CHARS = 220
 """Longest two-unit window considered (a long pair would crowd out other evidence)."""
 LEXICAL_WEIGHT = 0.5
+"""Weight of the term overlap (0-1) next to the e5 cosine (about 0.7-0.9 for related text)."""
 MARGIN = 0.15
 """Windows scoring this far below the best one are not added to fill the budget (they are noise)."""
 MIN_CHARS = 6
