@@ -21,6 +21,8 @@ PIPE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
 PLAIN_HEADING_LEVEL = 7
 """Level given to headings recognised only by their shape (below every numbered/markdown level)."""
 IMAGE_LINE = re.compile(r"^[ \t]*!?\[.*\]\(.*\)[ \t]*$")
+LETTER = re.compile(r"[^\W\d_]")
+"""A letter of any script (a heading names something)."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ def _is_plain_heading(seg: list[str], i: int) -> bool:
         and not CLAUSE_PUNCT.search(s)
         and s[-1] not in SENTENCE_END + "."
         and not IMAGE_LINE.match(s)
+        and bool(LETTER.search(s))  # "|500", "2023": width hints and stray numbers name no section
     )
 
 

@@ -116,3 +116,10 @@ def test_single_overlong_sentence_is_hard_split(count_tokens) -> None:  # type: 
     assert len(chunks) > 5
     assert "".join(c.text for c in chunks) == text
     assert max(count_tokens([c.text for c in chunks])) <= 150
+
+
+def test_a_line_of_only_digits_and_symbols_is_not_a_heading(chunker: Chunker) -> None:
+    text = "2.1 模型\n\nTransformer 由 Encoder 和 Decoder 组成。\n\n|500\n\nEncoder 把输入映射到高维空间。\n"
+    chunks = chunker.split(text, "n")
+    assert all("|500" not in c.headings for c in chunks)
+    assert chunks[-1].headings[-1] == "2.1 模型"
