@@ -134,3 +134,21 @@ def until_paragraph_end(so_far: str, delta: str) -> tuple[str, bool]:
     if not m or not text[: m.start()].strip():
         return delta, False
     return text[len(so_far) : max(len(so_far), m.start())], True
+
+
+_SENTENCE = re.compile(r"[^。！？!?\n]+?(?:[。！？!?]+|\.(?=\s|$))")
+
+
+def repeat_start(text: str) -> int | None:
+    """Where a sentence that already appeared in ``text`` starts again (small models can loop on one
+    sentence until the token budget runs out), else None."""
+    seen: set[str] = set()
+    for m in _SENTENCE.finditer(text):
+        key = re.sub(r"\W+", "", m.group())
+        if len(key) < 6:
+            continue
+        if key in seen:
+            return m.start()
+        seen.add(key)
+    return None
+

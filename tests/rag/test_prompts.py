@@ -34,3 +34,14 @@ def test_a_blank_line_ends_the_reply_unless_a_list_follows_a_colon() -> None:
     assert prompts.until_paragraph_end("The two ways are:", "\n\n1. first") == ("\n\n1. first", False)
     assert prompts.until_paragraph_end("两种方式：", "\n\n1. 第一种") == ("\n\n1. 第一种", False)
     assert prompts.until_paragraph_end("", "\n\n") == ("\n\n", False)  # nothing written yet: not an end
+
+
+def test_a_sentence_the_model_starts_to_repeat_is_found() -> None:
+    said = "差别在于单向/双向注意力。Encoder 处理输入序列，Decoder 处理输出序列。"
+    looping = said + "Encoder 处理输入序列，Decoder 处理输出序列。Encoder 处理"
+    cut = prompts.repeat_start(looping)
+    assert cut is not None and looping[:cut] == said
+    english = "Word and Excel. PowerPoint and Outlook. Word and Excel."
+    assert english[: prompts.repeat_start(english)].strip() == "Word and Excel. PowerPoint and Outlook."
+    assert prompts.repeat_start("两种方式。第一种是问概率。第二种是问知不知道。") is None
+    assert prompts.repeat_start("好的。好的。") is None  # too short to call a loop
