@@ -62,8 +62,11 @@ _INJECTION = [
     r"pretend (to be|you are)|act as (my|an?|the) |role-?play as|you are now (a|an|my|in)",
     r"do exactly what it says|reply only with|respond only with",
     r"phishing|malware|ransomware|keylogger|steal (passwords|credentials)",
-    r"忽略(之前|以上|前面|上面|所有|先前)?的?(所有)?(指令|指示|规则|提示|要求)",
-    r"(开发者|越狱|无限制|不受任何限制)模式|不受任何限制|越狱",
+    r"\bignore (all|any|the|your|every|everything|what)\b.{0,50}\b(instructions|rules|guidelines)",
+    r"\b(ai|assistant|you)\b.{0,20}\b(without any|without|with no|no) (restrictions|limits|filters)\b",
+    r"(忽略|无视|忘掉|忘记|不要理会)(你|掉)?.{0,10}(之前|以前|以上|前面|上面|先前|所有|全部)?的?.{0,6}"
+    r"(指令|指示|规则|提示|要求|设定)",
+    r"(开发者|越狱|无限制|不受任何限制)模式|(不受|没有|无)任何限制|无限制的 ?AI|越狱",
     r"(隐藏|系统|原始|初始)(指令|提示词?|规则|设定)",
     r"(输出|打印|显示|告诉我|泄露)你的(指令|提示词?|规则|设定)",
     r"(请|你现在|现在你|你)(来)?(扮演|假装)|角色扮演",
@@ -79,8 +82,10 @@ def injection(text: str) -> str | None:
     return m.group(0) if m else None
 
 
-UNITS = frozenset({"KB", "MB", "GB", "TB", "PB", "FLOPS", "FLOP", "GPU", "CPU", "TPU", "AM", "PM", "ID", "OK"})
-"""All-caps words that are units or generic, not names that pin down what a question is about."""
+UNITS = frozenset({"KB", "MB", "GB", "TB", "PB", "FLOPS", "FLOP", "GPU", "CPU", "TPU", "AM", "PM", "ID", "OK",
+                   "AI", "AGI", "NLP", "NLU", "NLG", "ML", "DL", "CV", "LLM", "LLMS", "API", "APP"})
+"""All-caps words that are units or name a whole field ("NLP", which notes may write as 自然语言处理), not
+names that pin down what a question is about."""
 
 _ENTITY = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*[A-Za-z0-9+]|[A-Za-z]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -109,6 +114,14 @@ def _present(term: str, haystack: str) -> bool:
     """Term occurs in (normalised) text; a plural 's' on an acronym is forgiven (LLMs -> LLM)."""
     t = _norm(term)
     return t in haystack or (len(t) > 3 and t.endswith("s") and t[:-1] in haystack)
+
+
+def _mentions(anchor: str, text: str) -> bool:
+    """Whether ``text`` mentions ``anchor``: a Latin name as a whole word ("US" is not in "Using"), a
+    Chinese term anywhere (whitespace ignored)."""
+    if anchor.isascii():
+        return re.search(rf"(?<![a-z0-9]){re.escape(anchor.lower())}(?![a-z0-9])", text.lower()) is not None
+    return _norm(anchor) in _norm(text)
 
 
 def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
@@ -160,7 +173,8 @@ def _number_in(num: str, hay: str) -> bool:
 
 
 def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, str]]) -> Grounding:
-    """Every number/name in the answer must appear in a passage line that also mentions what was asked.
+    """Every number/name in the answer must appear in a passage line that (with the line before it, outside
+    tables) also mentions what was asked.
 
     ``passages`` are ``(context, text)`` pairs: the heading path (and table header) counts as part of every
     line, so "1.3 B" under the heading "Kosmos-1" supports "Kosmos-1 has 1.3B parameters", while "65B" in
@@ -171,7 +185,7 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
              if (f not in q_nums if _NUMBER.fullmatch(f) else _norm(f) not in q_norm)]
     if not facts:
         return Grounding(True, (), tuple(range(len(passages))) if passages else ())
-    anchors = [_norm(a) for a in anchor_terms(question)]
+    anchors = anchor_terms(question)
     unsupported: list[str] = []
     supporting: set[int] = set()
     for fact in facts:
@@ -179,18 +193,22 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
         for i, (context, text) in enumerate(passages):
             tables = table_spans(text)
             headers = "\n".join(h for _, _, h in tables)
-            pos = 0
+            pos, prev = 0, ""
             for line in text.split("\n"):
                 start, pos = pos, pos + len(line) + 1
                 # the heading path and the table header row frame every line of a passage
                 frame = f"{context}\n{headers}\n{line}"
                 window = _norm(frame)
+                in_table = any(a <= start < b for a, b, _ in tables)
+                # outside tables, the line before may name the subject ("• CoT prompting" / "  (2022 年提出)")
+                about = frame if in_table else f"{frame}\n{prev}"
+                prev = line if line.strip() else prev
                 number = bool(_NUMBER.fullmatch(fact))
                 has_fact = _number_in(fact, frame.lower()) if number else _present(fact, window)  # not "3125"
                 if number and has_fact:
                     header = next((h for a, b, h in tables if a <= start < b and line.strip() != h), "")
                     has_fact = not header or column_ok(question, header, line, fact)
-                if has_fact and (not anchors or any(a in window for a in anchors)):
+                if has_fact and (not anchors or any(_mentions(a, about) for a in anchors)):
                     found = True
                     supporting.add(i)
         if not found:
