@@ -13,7 +13,7 @@ import numpy as np
 from ingest.embeddings import get_embeddings
 from notesqa.settings import Settings
 from rag import guard, prompts
-from rag.context import Selected, select_context
+from rag.context import Selected, select_context, terms
 from rag.followup import standalone
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
 from rag.translate import chinese_query
@@ -62,7 +62,8 @@ class Event:
 
 _CITE = re.compile(r"\[(\d{1,2})\]")
 ANSWER_STOPS = ["Answer:", "答案:", "答案：", "Answer (in English):"]
-_NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有提到|未提及|无法回答|没有(相关)?信息|"
+_NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有提到|未提及|无法回答|无法提供|不能提供|"
+                        r"没有(相关)?信息|can ?not provide|can't provide|unable to provide|"
                         r"(do(es)?n'?t|do(es)? not|did not) (state|mention|contain|say)|not (stated|mentioned)",
                         re.IGNORECASE)
 
@@ -77,7 +78,7 @@ _META_LEAD = re.compile(
 def tidy_answer(raw: str) -> str:
     """The answer as shown: after the last answer cue, without [n] markers or "from the passages" lead-ins."""
     text = prompts.answer_text(raw)
-    text = re.sub(r"\s+([。，！？；：])", r"\1", _CITE.sub("", text))
+    text = re.sub(r"\s+([。，！？；：.,;:!?](?!\w))", r"\1", _CITE.sub("", text))
     text = _META_LEAD.sub("", text.strip(" \n*"))
     return text.strip(" \n*")
 
@@ -88,6 +89,29 @@ def _longest_run(a: str, b: str) -> int:
 
     a, b = re.sub(r"\s+", "", a), re.sub(r"\s+", "", b)
     return SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
+
+
+MIN_WORDING_SUPPORT = 0.15
+"""Least share of a Chinese answer's own terms (those not already in the question) that the passages found
+must contain; below it the answer was made up ("今天天气晴天"). Correct dev answers: 0.26 and up."""
+
+
+def wording_support(question: str, answer: str, texts: Sequence[str]) -> tuple[float, int]:
+    """Share of the answer's terms beyond the question's that occur in ``texts``, and how many there are."""
+    novel = terms(answer) - terms(question)
+    if not novel:
+        return 0.0, 0
+    found = set().union(*(terms(t) for t in texts)) if texts else set()
+    return len(novel & found) / len(novel), len(novel)
+
+
+def _echoes(question: str, answer: str) -> bool:
+    """Whether the answer is the question said again, adding at most a few characters (a small model's way
+    of not answering)."""
+    q, a = re.sub(r"\W+", "", question), re.sub(r"\W+", "", answer)
+    run = _longest_run(q, a)
+    added = a.replace(q, "") if q in a else a
+    return len(q) >= 30 and run >= 0.8 * len(q) and len(a) - run <= 2 and not re.search(r"[0-9A-Za-z]", added)
 
 
 class Answerer:
@@ -239,6 +263,10 @@ class Answerer:
                 result.timings.setdefault("first_answer_token", time.perf_counter() - t0)
                 generated += 1
                 delta, done = prompts.until_paragraph_end(answer, delta)
+                cut = prompts.repeat_start(answer + delta)
+                if cut is not None:  # looping on a sentence: keep what came before the repeat (the final
+                    answer = (answer + delta)[:cut]  # Answer replaces what was streamed)
+                    break
                 answer += delta
                 if delta:
                     yield Event("answer", delta)
@@ -267,6 +295,15 @@ class Answerer:
         body = tidy_answer(raw)
         if not body or _NOT_FOUND.search(body) or len(body) < 2:
             return self._abstain(result, t0, "not_found", reasoning)
+        if _echoes(question, body):
+            return self._abstain(result, t0, "not_found", f"{reasoning}\nThe answer only repeats the question.")
+        if prompts.language(body) == "zh":
+            share, novel = wording_support(question, body, [x.hit.chunk.embed_text for x in selected])
+            if novel == 0:
+                return self._abstain(result, t0, "not_found", f"{reasoning}\nThe answer adds nothing to the question.")
+            if novel >= 2 and share < MIN_WORDING_SUPPORT:
+                return self._abstain(result, t0, "ungrounded",
+                                     f"{reasoning}\nThe answer's wording is not from the passages ({share:.0%}).")
         leak = prompts.SYSTEM_PROMPT[:60]
         if leak.lower() in raw.lower():
             return self._finish(result, t0, prompts.REFUSE[result.lang], "refused", reasoning=reasoning)
