@@ -1,10 +1,13 @@
 """How the retrieval gate thresholds were chosen: best dense similarity per dev question, by language.
 
-    python benchmarks/calibrate_gate.py eval/dev.jsonl [--margin 0.02]
+    python benchmarks/calibrate_gate.py eval/dev.jsonl [--margin 0.05]
 
 Rule: per language, the threshold is the lowest best-similarity among answerable questions minus a margin,
 so no answerable dev question is gated; anything below it is answered with the abstain phrase without
 calling the model. Unanswerable questions above it are left to the later checks (names, grounding).
+The margin is 0.05: with 0.02, answerable questions of our own held-out set (eval/heldout.jsonl) scored
+up to 2.4 points under dev's lowest and were refused; e5's scores are compressed (off-topic Chinese
+questions score 0.82-0.87), so the gate is only a floor and the later checks carry the decision.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from rag.retrieve import IndexHandle
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("questions", type=Path)
-    ap.add_argument("--margin", type=float, default=0.02)
+    ap.add_argument("--margin", type=float, default=0.05)
     args = ap.parse_args()
     settings = Settings()
     retriever = IndexHandle(settings).retriever()
