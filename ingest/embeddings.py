@@ -430,10 +430,11 @@ class E5Embeddings(Embeddings):
         return int(dim) if dim else len(self.embed_query("x"))
 
 
-def get_embeddings(settings: Settings) -> E5Embeddings:
-    """One shared embedding model per (folder, threads, backend) in this process (loading costs seconds)."""
+def get_embeddings(settings: Settings, backend: str | None = None) -> E5Embeddings:
+    """One shared embedding model per (folder, threads, backend) in this process (loading costs seconds);
+    ``backend`` overrides ``settings.embed_backend``."""
     folder = model_folder(settings)
-    backend = settings.embed_backend
+    backend = backend or settings.embed_backend
     key = (str(folder), settings.threads, backend)
     with _LOCK:
         if key not in _MODELS:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from ingest.embeddings import get_embeddings
+from ingest.embeddings import E5Embeddings, get_embeddings
 from notesqa.settings import Settings
 from rag import guard, prompts
 from rag.context import Selected, select_context, terms
 from rag.followup import standalone
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
 from rag.translate import chinese_query
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,7 +75,7 @@ _NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有�
 _META_LEAD = re.compile(
     r"^(根据|从)(给定的|以上|上述)?\s*(段落|passages?|材料|资料)[\s和、与及,，]*(的)?(描述|内容|信息|说法)?"
     r"(中|里|来看|看来)?[，,:：]?\s*"
-    r"(可以|我们可以)?(看到|看出|得知|找到|提取到|提取出|知道)?(以下)?(信息)?[，,:：]?\s*"
+    r"(可以|我们可以)?(看到|看出|得出|得知|找到|提取到|提取出|知道)?(以下)?(信息)?[，,:：]?\s*"
     r"|^(the )?(answer|translation)( in english)?( is)?\s*:\s*", re.IGNORECASE)
 
 
@@ -130,6 +134,18 @@ class Answerer:
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         return self.retriever()(question, k)
 
+    @cached_property
+    def sentence_embeddings(self) -> E5Embeddings:
+        """The embedding model that scores the prompt's candidate sentences (``context_embed_backend``)."""
+        s = self.settings
+        if s.context_embed_backend not in ("same", s.embed_backend):
+            try:
+                return get_embeddings(s, backend=s.context_embed_backend)
+            except ImportError as exc:
+                log.warning("context_embed_backend=%s unavailable (%s); using %s", s.context_embed_backend, exc,
+                            s.embed_backend)
+        return get_embeddings(s)
+
     # --- model -------------------------------------------------------------------------------
     @property
     def llm(self) -> Any:
@@ -154,6 +170,7 @@ class Answerer:
         """Load the index and both models, and read the fixed prompt prefix into llama.cpp's cache, so the
         first question costs no more than the next ones."""
         self.retrieve("warm up", 1)
+        self.sentence_embeddings.embed_query("warm up")  # loads (on first use: quantises) the sentence scorer
         dummy = prompts.messages("warm up", [prompts.Passage(1, "-", "-")], "zh")
         with self.llm.turn():
             for _ in self.llm.complete(self.llm.chat_prompt(dummy, assistant_prefix="思考: "), 1, stop=[]):
@@ -219,7 +236,8 @@ class Answerer:
         result.search_queries = renderings
 
         t_c = time.perf_counter()
-        selected = select_context(renderings, hits, get_embeddings(s), s.context_passages, s.context_max_chars)
+        selected = select_context(renderings, hits, self.sentence_embeddings, s.context_passages,
+                                  s.context_max_chars)
         result.timings["select"] = time.perf_counter() - t_c
         if not selected:
             yield self._abstain(result, t0, "not_found", "Nothing usable in the passages found.")
