@@ -134,3 +134,20 @@ def test_a_chinese_answer_worded_from_outside_the_passages_is_caught() -> None:
     share, novel = wording_support("这篇文章的作者是谁?", "作者是张俊林老师。", notes)
     assert share == 1.0
     assert wording_support("你好", "你好", notes) == (0.0, 0)
+
+
+def test_sentences_are_scored_by_the_configured_backend_with_a_fallback(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import rag.answer as answer_module
+
+    assert Answerer(settings).sentence_embeddings.backend == "onnx-int8"
+    same = settings.model_copy(update={"context_embed_backend": "same"})
+    assert Answerer(same).sentence_embeddings.backend == settings.embed_backend
+    real = answer_module.get_embeddings
+
+    def no_onnx(s, backend=None):  # type: ignore[no-untyped-def]
+        if backend == "onnx-int8":
+            raise ImportError("onnxruntime is not installed")
+        return real(s, backend)
+
+    monkeypatch.setattr(answer_module, "get_embeddings", no_onnx)
+    assert Answerer(settings).sentence_embeddings.backend == settings.embed_backend
