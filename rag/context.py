@@ -30,6 +30,9 @@ MARGIN = 0.15
 """Windows scoring this far below the best one are not added to fill the budget (they are noise)."""
 MIN_CHARS = 6
 """Shorter lines outside tables ("图片", "推荐阅读", a lone heading) carry nothing to answer from."""
+SENTENCE_BATCH = 4
+"""Sentences embedded per call, shortest first: little padding (0.105 s per dev question against 0.154 s
+in batches of 16, fp32 ONNX on 2 cores)."""
 RANK_BONUS = 0.02
 """Added per rank above the last pooled hit, so retrieval's order breaks near-ties."""
 
@@ -60,9 +63,10 @@ class _VectorCache:
                 if t in cache:
                     found[t] = cache[t]
                     cache.move_to_end(t)
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        missing = sorted((t for t in dict.fromkeys(texts) if t not in found), key=len)
         if missing:
-            new = np.asarray(embeddings.embed_documents(missing), dtype=np.float32)
+            new = np.concatenate([np.asarray(embeddings.embed_documents(missing[i : i + SENTENCE_BATCH]),
+                                             dtype=np.float32) for i in range(0, len(missing), SENTENCE_BATCH)])
             found.update(zip(missing, new, strict=True))
             with self._lock:
                 cache.update(zip(missing, new, strict=True))

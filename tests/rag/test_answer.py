@@ -139,9 +139,9 @@ def test_a_chinese_answer_worded_from_outside_the_passages_is_caught() -> None:
 def test_sentences_are_scored_by_the_configured_backend_with_a_fallback(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import rag.answer as answer_module
 
+    assert Answerer(settings).sentence_embeddings.backend == settings.embed_backend  # default: "same"
+    settings = settings.model_copy(update={"context_embed_backend": "onnx-int8"})
     assert Answerer(settings).sentence_embeddings.backend == "onnx-int8"
-    same = settings.model_copy(update={"context_embed_backend": "same"})
-    assert Answerer(same).sentence_embeddings.backend == settings.embed_backend
     real = answer_module.get_embeddings
 
     def no_onnx(s, backend=None):  # type: ignore[no-untyped-def]
