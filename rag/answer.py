@@ -170,7 +170,7 @@ class Answerer:
         """Load the index and both models, and read the fixed prompt prefix into llama.cpp's cache, so the
         first question costs no more than the next ones."""
         self.retrieve("warm up", 1)
-        self.sentence_embeddings.embed_query("warm up")  # loads (on first use: quantises) the sentence scorer
+        self.sentence_embeddings.embed_query("warm up")  # its own model when context_embed_backend differs
         dummy = prompts.messages("warm up", [prompts.Passage(1, "-", "-")], "zh")
         with self.llm.turn():
             for _ in self.llm.complete(self.llm.chat_prompt(dummy, assistant_prefix="思考: "), 1, stop=[]):

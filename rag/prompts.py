@@ -151,4 +151,3 @@ def repeat_start(text: str) -> int | None:
             return m.start()
         seen.add(key)
     return None
-
