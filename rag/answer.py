@@ -97,7 +97,8 @@ def _longest_run(a: str, b: str) -> int:
 
 MIN_WORDING_SUPPORT = 0.15
 """Least share of a Chinese answer's own terms (those not already in the question) that the passages found
-must contain; below it the answer was made up ("今天天气晴天"). Correct dev answers: 0.26 and up."""
+must contain, when they are Chinese too; below it the answer was made up ("今天天气晴天"). Correct dev
+answers: 0.26 and up."""
 
 
 def wording_support(question: str, answer: str, texts: Sequence[str]) -> tuple[float, int]:
@@ -107,6 +108,19 @@ def wording_support(question: str, answer: str, texts: Sequence[str]) -> tuple[f
         return 0.0, 0
     found = set().union(*(terms(t) for t in texts)) if texts else set()
     return len(novel & found) / len(novel), len(novel)
+
+
+def wording_problem(question: str, answer: str, notes: Sequence[str]) -> tuple[str, str] | None:
+    """``(reason, why)`` when a Chinese answer to Chinese notes adds nothing to the question or is not
+    worded from them; answers in another language than the notes (translations) are not judged."""
+    if prompts.language(answer) != "zh" or prompts.language("".join(notes)) != "zh":
+        return None
+    share, novel = wording_support(question, answer, notes)
+    if novel == 0:
+        return "not_found", "The answer adds nothing to the question."
+    if novel >= 2 and share < MIN_WORDING_SUPPORT:
+        return "ungrounded", f"The answer's wording is not from the passages ({share:.0%})."
+    return None
 
 
 def _echoes(question: str, answer: str) -> bool:
@@ -315,13 +329,9 @@ class Answerer:
             return self._abstain(result, t0, "not_found", reasoning)
         if _echoes(question, body):
             return self._abstain(result, t0, "not_found", f"{reasoning}\nThe answer only repeats the question.")
-        if prompts.language(body) == "zh":
-            share, novel = wording_support(question, body, [x.hit.chunk.embed_text for x in selected])
-            if novel == 0:
-                return self._abstain(result, t0, "not_found", f"{reasoning}\nThe answer adds nothing to the question.")
-            if novel >= 2 and share < MIN_WORDING_SUPPORT:
-                return self._abstain(result, t0, "ungrounded",
-                                     f"{reasoning}\nThe answer's wording is not from the passages ({share:.0%}).")
+        made_up = wording_problem(question, body, [x.hit.chunk.embed_text for x in selected])
+        if made_up:
+            return self._abstain(result, t0, made_up[0], f"{reasoning}\n{made_up[1]}")
         leak = prompts.SYSTEM_PROMPT[:60]
         if leak.lower() in raw.lower():
             return self._finish(result, t0, prompts.REFUSE[result.lang], "refused", reasoning=reasoning)

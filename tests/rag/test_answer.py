@@ -136,6 +136,19 @@ def test_a_chinese_answer_worded_from_outside_the_passages_is_caught() -> None:
     assert wording_support("你好", "你好", notes) == (0.0, 0)
 
 
+def test_only_chinese_answers_to_chinese_notes_are_judged_by_their_wording() -> None:
+    from rag.answer import wording_problem
+
+    notes = ["今天分享一篇知乎高赞文章，作者是张俊林老师。"]
+    assert wording_problem("今天天气怎么样?", "今天天气晴天。", notes) == (
+        "ungrounded", "The answer's wording is not from the passages (0%).")
+    assert wording_problem("你好", "你好", notes) == ("not_found", "The answer adds nothing to the question.")
+    assert wording_problem("作者是谁?", "作者是张俊林老师。", notes) is None
+    # a Chinese answer translating English notes shares no words with them, and is not made up
+    english = ["The team offsite is in Hangzhou on May 12, and Alice books the hotel."]
+    assert wording_problem("团队外出活动在哪里、谁订酒店?", "团队外出活动在杭州，由爱丽丝预订酒店。", english) is None
+
+
 def test_sentences_are_scored_by_the_configured_backend_with_a_fallback(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import rag.answer as answer_module
 
