@@ -172,6 +172,36 @@ def _number_in(num: str, hay: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    frame: str
+    """The line under the passage's heading path and table header rows."""
+    about: str
+    """What may name the line's subject: its frame and, outside tables, the line before it."""
+    header: str
+    """The header row of the table the line is a row of, else ""."""
+
+
+def _lines(context: str, text: str) -> list[_Line]:
+    """A passage's lines, each with what frames it (worked out once per passage, not once per fact)."""
+    tables = table_spans(text)
+    headers = "\n".join(h for _, _, h in tables)
+    out: list[_Line] = []
+    pos, prev = 0, ""
+    for line in text.split("\n"):
+        start, pos = pos, pos + len(line) + 1
+        # the heading path and the table header row frame every line of a passage
+        frame = f"{context}\n{headers}\n{line}"
+        table = next(((a, b, h) for a, b, h in tables if a <= start < b), None)
+        # outside tables, the line before may name the subject ("• CoT prompting" / "  (2022 年提出)")
+        about = frame if table else f"{frame}\n{prev}"
+        header = table[2] if table and line.strip() != table[2] else ""
+        out.append(_Line(line, frame, about, header))
+        prev = line if line.strip() else prev
+    return out
+
+
 def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, str]]) -> Grounding:
     """Every number/name in the answer must appear in a passage line that (with the line before it, outside
     tables) also mentions what was asked.
@@ -186,29 +216,18 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
     if not facts:
         return Grounding(True, (), tuple(range(len(passages))) if passages else ())
     anchors = anchor_terms(question)
+    framed = [_lines(context, text) for context, text in passages]
     unsupported: list[str] = []
     supporting: set[int] = set()
     for fact in facts:
         found = False
-        for i, (context, text) in enumerate(passages):
-            tables = table_spans(text)
-            headers = "\n".join(h for _, _, h in tables)
-            pos, prev = 0, ""
-            for line in text.split("\n"):
-                start, pos = pos, pos + len(line) + 1
-                # the heading path and the table header row frame every line of a passage
-                frame = f"{context}\n{headers}\n{line}"
-                window = _norm(frame)
-                in_table = any(a <= start < b for a, b, _ in tables)
-                # outside tables, the line before may name the subject ("• CoT prompting" / "  (2022 年提出)")
-                about = frame if in_table else f"{frame}\n{prev}"
-                prev = line if line.strip() else prev
-                number = bool(_NUMBER.fullmatch(fact))
-                has_fact = _number_in(fact, frame.lower()) if number else _present(fact, window)  # not "3125"
-                if number and has_fact:
-                    header = next((h for a, b, h in tables if a <= start < b and line.strip() != h), "")
-                    has_fact = not header or column_ok(question, header, line, fact)
-                if has_fact and (not anchors or any(_mentions(a, about) for a in anchors)):
+        number = bool(_NUMBER.fullmatch(fact))
+        for i, lines in enumerate(framed):
+            for ln in lines:
+                has_fact = _number_in(fact, ln.frame.lower()) if number else _present(fact, _norm(ln.frame))
+                if number and has_fact and ln.header:  # not "3125"; and under the column asked about
+                    has_fact = column_ok(question, ln.header, ln.text, fact)
+                if has_fact and (not anchors or any(_mentions(a, ln.about) for a in anchors)):
                     found = True
                     supporting.add(i)
         if not found:
