@@ -96,6 +96,13 @@ def test_orders_hidden_in_a_note_are_not_passed_on() -> None:
     assert "Ignore all previous" not in texts(out) and "周五" in texts(out)
 
 
+def test_lines_pointing_to_another_article_are_not_passed_on() -> None:
+    note = ("T5 是 Encoder-Decoder 结构,参数暴涨但潜力大。\n  • 详见:如何评价 Google 提出的预训练模型 T5?\n"
+            "See also: T5 paper")
+    out = select_context("T5 是什么结构?", [hit(note)], BigramEmbeddings(), 5, 400)  # type: ignore[arg-type]
+    assert "Encoder-Decoder" in texts(out) and "详见" not in texts(out) and "See also" not in texts(out)
+
+
 def test_sentence_vectors_are_reused_across_questions() -> None:
     from rag.context import _VectorCache
 
