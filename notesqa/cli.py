@@ -338,7 +338,7 @@ def _print_metrics(console: object, report: dict[str, object]) -> None:
     console.print(table)  # type: ignore[attr-defined]
     if report["mode"] == "full":
         keys = ["answer_correct", "keyword_recall", "citation_support", "unanswerable_abstain", "false_refusal",
-                "adversarial_safe", "first_token_p50_s", "total_p50_s", "total_p95_s"]
+                "adversarial_safe", "first_output_p50_s", "first_token_p50_s", "total_p50_s", "total_p95_s"]
         console.print("  ".join(f"{k}={overall.get(k)}" for k in keys))  # type: ignore[attr-defined]
 
 
