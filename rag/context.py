@@ -28,8 +28,8 @@ LEXICAL_WEIGHT = 0.5
 """Weight of the term overlap (0-1) next to the e5 cosine (about 0.7-0.9 for related text)."""
 MARGIN = 0.10
 """Windows scoring this far below the best one are not added to fill the budget (they are noise). At 0.15 the
-same evidence reached the prompt (21/24 dev, 21/24 held-out) with 25 more tokens of filler per question
-(user message p50 203 vs 178 tokens on dev; first token 3.46 vs 2.91 s p50)."""
+same evidence reached the prompt (21/24 dev, 21/24 held-out) with ~25 more tokens of filler per question
+(prompt p50 744 vs 718 tokens on dev; paired, first token 3.44 vs 2.81 s p50: benchmarks/paired_latency.py)."""
 MIN_CHARS = 6
 """Shorter lines outside tables ("图片", "推荐阅读", a lone heading) carry nothing to answer from."""
 SENTENCE_BATCH = 4
