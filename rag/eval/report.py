@@ -189,10 +189,12 @@ def write_html(report: dict[str, Any], questions: Sequence[Question], results: S
         _latency(results),
     ]))
     settings = html.escape(json.dumps(report["settings"], ensure_ascii=False))
+    warm = f" (models loaded first: {report['warm_up_s']} s)" if report.get("warm_up_s") is not None else ""
+    sub = f"{html.escape(report['questions'])} · {report['mode']} · {o['n']} questions · {report['seconds']} s{warm}"
     page = f"""<!doctype html><html lang="zh"><head><meta charset="utf-8">
 <title>notesqa eval – {html.escape(report['questions'])}</title><style>{CSS}</style></head><body>
 <h1>notesqa evaluation</h1>
-<p class="sub">{html.escape(report['questions'])} · {report['mode']} · {o['n']} questions · {report['seconds']} s</p>
+<p class="sub">{sub}</p>
 <div class="cards">{cards}</div>
 <h2>Retrieval</h2>{retrieval_table}
 <h2>Charts</h2><div class="plots">{plots}</div>

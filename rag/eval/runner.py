@@ -79,6 +79,10 @@ def run_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     started = time.perf_counter()
+    warm_up_s = None
+    if not retrieval_only:  # as the UI does at start-up, so the first question's timings are like the rest
+        answerer.warm_up()
+        warm_up_s = round(time.perf_counter() - started, 2)
     with open(out_dir / "results.jsonl", "w", encoding="utf-8") as fh:
         for n, q in enumerate(questions, 1):
             if retrieval_only:
@@ -98,6 +102,7 @@ def run_eval(
         "mode": "retrieval-only" if retrieval_only else "full",
         "settings": _settings_summary(settings, answerer, retrieval_only),
         "seconds": round(time.perf_counter() - started, 2),
+        "warm_up_s": warm_up_s,
         "overall": aggregate(judged, results, retrieval_only),
         "by_type": _grouped(judged, results, "type", retrieval_only),
         "by_lang": _grouped(judged, results, "lang", retrieval_only),
