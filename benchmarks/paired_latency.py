@@ -9,7 +9,8 @@ prefix (so the second run does not reuse the first one's passages), and the medi
         --a context.MARGIN=0.15 --b context.MARGIN=0.10
 
 A variant is a list of ``module.NAME=value`` overrides of constants in ``rag`` modules, or ``setting=value``
-overrides of settings fields (``context_max_chars=300``).
+overrides of the settings that answering and retrieval read per question (``context_max_chars=300``,
+``rrf_k=60``); not the chat model or the index, which are loaded once.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def applied(overrides: list[str], answerer: Answerer, base: Settings) -> Iterato
             setattr(module, name, type(old)(value))
         else:
             fields[key] = value
-    answerer.settings = Settings.model_validate({**base.model_dump(), **fields}) if fields else base
+    variant = Settings.model_validate({**base.model_dump(), **fields}) if fields else base
+    answerer.settings = answerer.handle.settings = variant  # the retriever takes its settings from the handle
     try:
         yield
     finally:
         for module, name, old in saved:
             setattr(module, name, old)
-        answerer.settings = base
+        answerer.settings = answerer.handle.settings = base
 
 
 def main() -> None:
@@ -63,7 +65,6 @@ def main() -> None:
 
     base = Settings()
     answerer = Answerer(base)
-    answerer.warm_up()
     variants = {"A": args.a, "B": args.b}
     keys = ("first_token", "first_answer_token", "total")
     seen: dict[str, dict[str, list[float]]] = {v: {k: [] for k in (*keys, "prompt_tokens")} for v in variants}
