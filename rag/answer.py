@@ -17,6 +17,7 @@ from notesqa.settings import Settings
 from rag import guard, prompts
 from rag.context import Selected, select_context, terms
 from rag.followup import standalone
+from rag.multihop import follow
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
 from rag.translate import chinese_query
 
@@ -250,8 +251,11 @@ class Answerer:
         result.search_queries = renderings
 
         t_c = time.perf_counter()
-        selected = select_context(renderings, hits, self.sentence_embeddings, s.context_passages,
-                                  s.context_max_chars)
+        pool, hops = follow(query, hits, self.retriever(), self.sentence_embeddings, s.context_passages)
+        listed = {h.chunk.id for h in hits}
+        result.retrieved += [h.as_dict() for h in pool[s.context_passages :] if h.chunk.id not in listed]
+        selected = select_context(renderings, pool, self.sentence_embeddings, len(pool), s.context_max_chars,
+                                  hops=hops)
         result.timings["select"] = time.perf_counter() - t_c
         if not selected:
             yield self._abstain(result, t0, "not_found", "Nothing usable in the passages found.")

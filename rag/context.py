@@ -186,41 +186,62 @@ def _lexical(question: str, window_terms: Sequence[set[str]], idf: dict[str, flo
     return np.array([sum(idf.get(t, rare) for t in q_terms & w) / total for w in window_terms], dtype=np.float32)
 
 
+class _Pool:
+    """The candidate windows of some hits, with what scoring them against a question needs."""
+
+    def __init__(self, hits: Sequence[Hit], embeddings: E5Embeddings):
+        self.hits = list(hits)
+        self.embeddings = embeddings
+        self.units = _pool_units(self.hits)
+        self.windows = _windows(self.units, self.hits)
+        if not self.windows:
+            return
+        units, hits = self.units, self.hits
+        unit_texts = [f"{u.header}\n{hits[u.hit].chunk.text[u.start : u.end]}".strip() for u in units]
+        unit_vecs = _CACHE.vectors(embeddings, unit_texts)
+        vecs = np.stack([unit_vecs[i:j].sum(axis=0) for i, j, _ in self.windows])
+        self.vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+        self.window_terms = [terms(f"{units[i].header}\n{text}") for i, _, text in self.windows]
+        df: dict[str, int] = {}
+        for u in units:
+            for t in terms(hits[u.hit].chunk.text[u.start : u.end]):
+                df[t] = df.get(t, 0) + 1
+        self.idf = {t: math.log(1 + len(units) / (n + 0.5)) for t, n in df.items()}
+        self.bonus = np.array([RANK_BONUS * (len(hits) - units[i].hit) for i, _, _ in self.windows],
+                              dtype=np.float32)
+
+    def score(self, question: str) -> np.ndarray:
+        """Each window's e5 cosine to the question, plus weighted term overlap and the rank bonus."""
+        q_vec = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
+        return self.vecs @ q_vec + LEXICAL_WEIGHT * _lexical(question, self.window_terms, self.idf) + self.bonus
+
+
+def best_window(question: str, hits: Sequence[Hit], embeddings: E5Embeddings) -> str:
+    """The text of the window of ``hits`` that best answers ``question`` ("" when there is none)."""
+    pool = _Pool(hits, embeddings)
+    return pool.windows[int(np.argmax(pool.score(question)))][2] if pool.windows else ""
+
+
 def select_context(question: str | Sequence[str], hits: Sequence[Hit], embeddings: E5Embeddings, n_passages: int,
-                   budget_chars: int) -> list[Selected]:
+                   budget_chars: int, hops: Sequence[tuple[str, Hit]] = ()) -> list[Selected]:
     """Pick the sentences of the top ``n_passages`` hits that answer the question, within ``budget_chars``.
 
     Candidates are windows of one or two neighbouring sentences (table rows, list lines), scored by cosine
     similarity to the question (the same e5 embeddings as retrieval) plus IDF-weighted term overlap and a
     small bonus for retrieval rank; the best over the question's renderings when several are given. The
-    best window for the whole question and for each part of a several-part question go in first, then
-    the rest by score until the budget is spent; each window brings the sentence after it when it fits.
-    Hits with nothing chosen are left out; a table keeps its header row.
+    best window for the whole question and for each part of a several-part question go in first, then for
+    each of ``hops`` (a later part asking about an earlier part's answer and the hit its own search found,
+    see ``rag.multihop``) the best window of that hit, then the rest by score until the budget is spent;
+    each window brings the sentence after it when it fits. Hits with nothing chosen are left out; a table
+    keeps its header row.
     """
     renderings = [question] if isinstance(question, str) else list(question)
-    hits = list(hits[:n_passages])
-    units = _pool_units(hits)
-    if not units:
+    pool = _Pool(hits[:n_passages], embeddings)
+    if not pool.windows:
         return []
-    windows = _windows(units, hits)
-    unit_texts = [f"{u.header}\n{hits[u.hit].chunk.text[u.start : u.end]}".strip() for u in units]
-    unit_vecs = _CACHE.vectors(embeddings, unit_texts)
-    vecs = np.stack([unit_vecs[i:j].sum(axis=0) for i, j, _ in windows])
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    window_terms = [terms(f"{units[i].header}\n{text}") for i, _, text in windows]
-    df: dict[str, int] = {}
-    for u in units:
-        for t in terms(hits[u.hit].chunk.text[u.start : u.end]):
-            df[t] = df.get(t, 0) + 1
-    idf = {t: math.log(1 + len(units) / (n + 0.5)) for t, n in df.items()}
-    bonus = np.array([RANK_BONUS * (len(hits) - units[i].hit) for i, _, _ in windows], dtype=np.float32)
-
-    def score(q: str) -> np.ndarray:
-        q_vec = np.asarray(embeddings.embed_query(q), dtype=np.float32)
-        return vecs @ q_vec + LEXICAL_WEIGHT * _lexical(q, window_terms, idf) + bonus
-
-    whole = [score(q) for q in renderings]
-    parts = [score(p) for p in sub_questions(renderings[0])]
+    units, windows, hits = pool.units, pool.windows, pool.hits
+    whole = [pool.score(q) for q in renderings]
+    part_scores = [pool.score(p) for p in sub_questions(renderings[0])]
     chosen: set[int] = set()
     used = 0
 
@@ -247,8 +268,12 @@ def select_context(question: str | Sequence[str], hits: Sequence[Hit], embedding
         return True
 
     best = np.max(np.stack(whole), axis=0)
-    for scores in (best, *parts):  # the best window for the question, then for each of its parts
+    for scores in (best, *part_scores):  # the best window for the question, then for each of its parts
         next((w for w in np.argsort(-scores) if take_window(int(w))), None)
+    for query, found in hops:
+        scores = pool.score(query)
+        own = (int(w) for w in np.argsort(-scores) if hits[units[windows[w][0]].hit].chunk.id == found.chunk.id)
+        next((w for w in own if take_window(w)), None)
     floor = float(best.max()) - MARGIN
     for w in np.argsort(-best):
         if best[w] < floor:
