@@ -91,6 +91,8 @@ class Selected:
     hit: Hit
     spans: tuple[tuple[int, int], ...]
     """Character spans (offsets into the chunk text) of the sentences that were kept."""
+    table: bool = False
+    """Whether the kept text includes table rows (shown under their header row)."""
 
 
 @dataclass(frozen=True)
@@ -311,7 +313,7 @@ def _passage(number: int, h: Hit, picked: Sequence[_Unit]) -> Selected:
         pieces.append(h.chunk.text[u.start : u.end])
         prev_end = u.end
     spans = tuple((u.start, u.end) for u in picked)
-    return Selected(Passage(number, _label(h), "".join(pieces)), h, spans)
+    return Selected(Passage(number, _label(h), "".join(pieces)), h, spans, table=bool(headers))
 
 
 def _label(h: Hit) -> str:

@@ -44,6 +44,9 @@ QUOTE_LEAD = {"zh": "段落[", "en": "Passage ["}
 """How the reasoning is made to start: naming a passage, so the model goes on to quote it (as the examples
 show) instead of announcing that it will look for the answer."""
 
+QUOTE_VERB = {"zh": "]说：“", "en": "] says: “"}
+"""What follows the passage number the model chose, so that it quotes the passage instead of paraphrasing."""
+
 TO_ENGLISH = "Translate this answer into English: {answer}"
 """Follow-up turn used when the model answered an English question in Chinese."""
 

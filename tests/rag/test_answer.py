@@ -164,3 +164,29 @@ def test_sentences_are_scored_by_the_configured_backend_with_a_fallback(settings
 
     monkeypatch.setattr(answer_module, "get_embeddings", no_onnx)
     assert Answerer(settings).sentence_embeddings.backend == settings.embed_backend
+
+
+def test_only_a_given_prose_passage_is_quoted_verbatim() -> None:
+    from ingest.chunking import Chunk
+    from rag.answer import quotes_verbatim
+    from rag.context import Selected
+    from rag.retrieve import Hit
+
+    def sel(n: int, text: str, table: bool) -> Selected:
+        chunk = Chunk(id=f"c{n}", source=f"n{n}.md", title="t", headings=(), start=0, end=len(text), text=text)
+        return Selected(prompts.Passage(n, "t", text), Hit(chunk, 1.0), ((0, len(text)),), table=table)
+
+    selected = [sel(1, "Kosmos-1 有 1.3B 参数。", False), sel(2, "产品 参数量\nGPT-4 1760B", True)]
+    assert quotes_verbatim("1", selected) and quotes_verbatim(" 1", selected)
+    assert not quotes_verbatim("2", selected)  # a table row quoted without its header loses its columns
+    assert not quotes_verbatim("3", selected) and not quotes_verbatim("无", selected)
+
+
+def test_the_reasoning_quotes_the_passage_it_names(answerer: Answerer) -> None:
+    import re
+
+    final = answerer.answer("Kosmos-1 有多少参数?")
+    m = re.match(r"段落\[(\d)\]说：“(.{6,}?)(”|$)", final.reasoning, re.DOTALL)
+    assert m, final.reasoning
+    quoted = next(p["text"] for p in final.passages if p["n"] == int(m.group(1)))
+    assert m.group(2)[:12] in quoted

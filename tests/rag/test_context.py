@@ -71,6 +71,8 @@ def test_the_table_row_asked_about_is_shown_under_its_header() -> None:
     out = select_context("GPT-3 的参数量是多少?", [hit(table)], BigramEmbeddings(), 5, 40)  # type: ignore[arg-type]
     shown = texts(out)
     assert shown.startswith("发布时间 产品 参数量") and "GPT-3 175B" in shown and "LamDA" not in shown
+    assert out[0].table
+    assert not select_context("GPT-3 有多大?", [hit("GPT-3 有 175B 参数。")], BigramEmbeddings(), 5, 40)[0].table  # type: ignore[arg-type]
 
 
 def test_a_table_header_goes_right_above_its_rows_not_above_the_caption() -> None:
