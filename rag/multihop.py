@@ -50,7 +50,7 @@ def follow(question: str, hits: Sequence[Hit], search: Callable[[str, int], list
     never names), and a part's own words find the wrong "它是…" sentences."""
     pool = list(hits[:n_passages])
     parts = sub_questions(question)
-    hops = []
+    hops: list[tuple[str, Hit]] = []
     for i in range(1, len(parts)):
         query = hop(parts, i, hits[:n_passages], embeddings)
         if query is None:
