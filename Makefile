@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # llama.cpp is compiled for the CPU it is built on (GGML_NATIVE: AVX-512/VNNI where the CPU has them): on this
-# project's 2-core AMD EPYC it reads prompts at 131-150 tok/s against 71-78 for an AVX2-only build. Without
+# project's 2-core AMD EPYC it reads prompts at 106-150 tok/s against 71-78 for an AVX2-only build. Without
 # the examples, tools and server it builds in ~5 min. Built wheels are not cached (--no-cache-dir): pip would
 # reuse one built with other flags, or on another CPU. For a venv copied to other machines:
 #   make setup LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
