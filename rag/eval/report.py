@@ -110,14 +110,15 @@ def _curve(curves: dict[str, list[float]]) -> str:
 
 def _latency(results: Sequence[dict[str, Any]]) -> str:
     plt = _plt()
-    series = {k: [r["latency_s"][k] for r in results if r["latency_s"].get(k) is not None]
-              for k in ("first_token", "total")}
-    series = {k: v for k, v in series.items() if v}
+    labels = {"first_token": "first answer token", "total": "total"}
+    series = {label: [r["latency_s"][k] for r in results if r["latency_s"].get(k) is not None]
+              for k, label in labels.items()}
+    series = {label: v for label, v in series.items() if v}
     if not series:
         return ""
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    for name, vals in series.items():
-        ax.hist(vals, bins=15, alpha=0.6, label="first answer token" if name == "first_token" else name)
+    for label, vals in series.items():
+        ax.hist(vals, bins=15, alpha=0.6, label=label)
     ax.set_xlabel("seconds")
     ax.set_ylabel("questions")
     ax.set_title("latency per question")
