@@ -10,12 +10,17 @@ STAMP  := $(VENV)/.installed
 #   make setup LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+# AMX is never compiled in: on an Intel CPU with AMX whose kernel does not grant it to processes (as in some
+# VMs), -march=native's AMX kernels stopped llama.cpp at its first matrix product (general protection fault on
+# ldtilecfg). GCC's explicit -mno-* flags win over -march=native whatever their order.
+LLAMA_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16,)
 LLAMA_STAMP := $(VENV)/.llama-cmake-args
-# (re)build llama-cpp-python when the installed build's flags are not LLAMA_CMAKE_ARGS
-LLAMA_INSTALL = if [ "$$(cat $(LLAMA_STAMP) 2>/dev/null)" != "$(LLAMA_CMAKE_ARGS)" ]; then \
+# (re)build llama-cpp-python when the installed build's flags are not LLAMA_CMAKE_ARGS and LLAMA_CFLAGS
+LLAMA_INSTALL = if [ "$$(cat $(LLAMA_STAMP) 2>/dev/null)" != "$(LLAMA_CMAKE_ARGS) $(LLAMA_CFLAGS)" ]; then \
 	$(BIN)/pip uninstall --quiet -y llama-cpp-python 2>/dev/null || true; \
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir llama-cpp-python==0.3.36 \
-	&& echo "$(LLAMA_CMAKE_ARGS)" > $(LLAMA_STAMP); fi
+	CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+	$(BIN)/pip install --quiet --no-cache-dir llama-cpp-python==0.3.36 \
+	&& echo "$(LLAMA_CMAKE_ARGS) $(LLAMA_CFLAGS)" > $(LLAMA_STAMP); fi
 PYTEST_ARGS ?=
 
 .PHONY: setup run ingest ui test test-fast lint eval clean
