@@ -424,6 +424,10 @@ class E5Embeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self._encode([text], "query")[0]
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Embed several queries (e5's ``query:`` prompt) in batches."""
+        return self._encode(list(texts), "query")
+
     @property
     def dimension(self) -> int:
         dim = _dimension_of(self.model)

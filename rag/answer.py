@@ -17,6 +17,7 @@ from notesqa.settings import Settings
 from rag import guard, prompts
 from rag.context import Selected, select_context, terms
 from rag.followup import standalone
+from rag.intent import IntentClassifier
 from rag.multihop import follow
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
 from rag.translate import chinese_query
@@ -51,6 +52,8 @@ class Answer:
     """Prompt and generated token counts of the model call."""
     notice: str = ""
     """A note for the user about how the question was handled (e.g. answered in English)."""
+    intent: str = ""
+    """What the request was read as (``rag.intent.Intent``); "" when a first filter declined it before."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,6 +178,11 @@ class Answerer:
                             s.embed_backend)
         return get_embeddings(s)
 
+    @cached_property
+    def intent(self) -> IntentClassifier:
+        """The decision about the request, before retrieval (``rag.intent``)."""
+        return IntentClassifier(get_embeddings(self.settings), self.settings.cache_dir)
+
     # --- model -------------------------------------------------------------------------------
     @property
     def llm(self) -> Any:
@@ -199,6 +207,7 @@ class Answerer:
         """Load the index and both models, and read the fixed prompt prefix into llama.cpp's cache, so the
         first question costs no more than the next ones."""
         self.retrieve("warm up", 1)
+        self.intent.fitted()  # fitted once per embedding model and examples, then read from the cache
         self.sentence_embeddings.embed_query("warm up")  # its own model when context_embed_backend differs
         dummy = prompts.messages("warm up", [prompts.Passage(1, "-", "-")], "zh")
         with self.llm.turn():
@@ -233,6 +242,14 @@ class Answerer:
         blocked = guard.injection(question)
         if blocked:
             yield self._finish(result, t0, prompts.REFUSE[lang], "refused", reasoning=f"Declined: “{blocked}”.")
+            return
+        t_i = time.perf_counter()
+        decision = self.intent(question)
+        result.timings["intent"] = time.perf_counter() - t_i
+        result.intent = decision.intent.value
+        if not decision.answer:
+            yield self._finish(result, t0, prompts.DECLINE[decision.intent][lang], "refused",
+                               reasoning=decision.why())
             return
 
         t_r = time.perf_counter()

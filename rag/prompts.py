@@ -63,6 +63,32 @@ REFUSE = {
 }
 """The fixed phrases shown when a request is refused (prompt injection, off-topic tasks)."""
 
+DECLINE = {
+    "produce": {
+        "zh": "我只根据你的笔记回答问题，不代写邮件、信件、代码或故事。可以问我笔记里写了什么，例如“笔记里关于 X 是怎么说的？”",
+        "en": "I only answer questions from your notes; I don't write emails, letters, code or stories. "
+              "You can ask what your notes say, e.g. “What do my notes say about X?”",
+    },
+    "harmful": {
+        "zh": "这个请求可能造成伤害，我不能帮忙。我可以回答关于你笔记内容的问题。",
+        "en": "I can't help with that: it could cause harm. I can answer questions about what's in your notes.",
+    },
+    "rules": {
+        "zh": "我不能更改或透露自己的规则。我可以回答关于你笔记内容的问题。",
+        "en": "I can't change or reveal my rules. I can answer questions about what's in your notes.",
+    },
+    "dump": {
+        "zh": "我不会整篇输出笔记，但可以回答关于笔记内容的具体问题，并给出出处。",
+        "en": "I don't print notes wholesale, but I can answer specific questions about them and show the sources.",
+    },
+    "chitchat": {
+        "zh": "你好！我是你的笔记问答助手：问我笔记里的内容，我会引用出处来回答。",
+        "en": "Hello! I answer questions about your notes, citing where the answer comes from.",
+    },
+}
+"""Short, polite declines by what the request was read as (``rag.intent.Intent``), saying what the assistant
+can do instead."""
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
