@@ -21,9 +21,10 @@ import numpy as np
 
 from ingest.embeddings import get_embeddings
 from notesqa.settings import Settings
+from rag.classifier import REGULARISATION, features, fit, load_examples
 from rag.eval.dataset import load_questions
 from rag.eval.scoring import percentile
-from rag.intent import QUESTION_MIN_PROB, REGULARISATION, IntentClassifier, features, fit, load_examples
+from rag.intent import EXAMPLES, QUESTION_MIN_PROB, Intent, IntentClassifier
 
 THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 
@@ -54,7 +55,7 @@ def main() -> None:
     args = ap.parse_args()
     settings = Settings()
     embeddings = get_embeddings(settings)
-    texts, labels = load_examples()
+    texts, labels = load_examples(EXAMPLES, {i.value for i in Intent})
     vectors = np.asarray(embeddings.embed_queries(texts), dtype=np.float32)
     print(f"examples: {len(texts)} ({', '.join(f'{k} {labels.count(k)}' for k in sorted(set(labels)))})")
     for c in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0):

@@ -21,6 +21,7 @@ from rag.intent import IntentClassifier
 from rag.multihop import follow
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
 from rag.translate import chinese_query
+from rag.verify import GenreCheck
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,11 @@ class Answerer:
         """The decision about the request, before retrieval (``rag.intent``)."""
         return IntentClassifier(get_embeddings(self.settings), self.settings.cache_dir)
 
+    @cached_property
+    def genre(self) -> GenreCheck:
+        """What the written answer reads as (``rag.verify``)."""
+        return GenreCheck(get_embeddings(self.settings), self.settings.cache_dir)
+
     # --- model -------------------------------------------------------------------------------
     @property
     def llm(self) -> Any:
@@ -207,7 +213,8 @@ class Answerer:
         """Load the index and both models, and read the fixed prompt prefix into llama.cpp's cache, so the
         first question costs no more than the next ones."""
         self.retrieve("warm up", 1)
-        self.intent.fitted()  # fitted once per embedding model and examples, then read from the cache
+        self.intent.fitted()  # both classifiers: fitted once per embedding model and examples, then cached
+        self.genre.fitted()
         self.sentence_embeddings.embed_query("warm up")  # its own model when context_embed_backend differs
         dummy = prompts.messages("warm up", [prompts.Passage(1, "-", "-")], "zh")
         with self.llm.turn():
@@ -374,6 +381,10 @@ class Answerer:
             return self._abstain(result, t0, "not_found", reasoning)
         if _echoes(question, body):
             return self._abstain(result, t0, "not_found", f"{reasoning}\nThe answer only repeats the question.")
+        genre = self.genre(body)
+        if genre.composed:
+            return self._finish(result, t0, prompts.DECLINE["produce"][result.lang], "refused",
+                                reasoning=f"{reasoning}\n{genre.why()}")
         made_up = wording_problem(question, body, [x.hit.chunk.embed_text for x in selected])
         if made_up:
             return self._abstain(result, t0, made_up[0], f"{reasoning}\n{made_up[1]}")

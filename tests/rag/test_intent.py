@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.intent import EXAMPLES, Intent, IntentClassifier, load_examples
+from rag.classifier import load_examples
+from rag.intent import EXAMPLES, Intent, IntentClassifier
 
 
 class _Bag:
@@ -38,7 +39,7 @@ def _examples(tmp_path: Path) -> Path:
 
 
 def test_examples_file_has_every_intent_in_both_languages() -> None:
-    texts, labels = load_examples()
+    texts, labels = load_examples(EXAMPLES, {i.value for i in Intent})
     assert len(texts) == len(set(texts))
     for intent in Intent:
         mine = [t for t, label in zip(texts, labels, strict=True) if label == intent.value]
@@ -49,8 +50,8 @@ def test_examples_file_has_every_intent_in_both_languages() -> None:
 def test_an_unknown_label_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"text": "a", "label": "question"}\n{"text": "b", "label": "poem"}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad.jsonl:2: unknown intent 'poem'"):
-        load_examples(path)
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: unknown label 'poem'"):
+        load_examples(path, {i.value for i in Intent})
 
 
 def test_fitted_once_then_read_from_the_cache(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_fitted_once_then_read_from_the_cache(tmp_path: Path) -> None:
     assert first("what is w?").answer
     decision = first("WRITE SONG NOW")
     assert not decision.answer and decision.intent is Intent.PRODUCE and decision.p_question < 0.5
-    assert list((tmp_path / "cache" / "intent").glob("*.pkl"))
+    assert list((tmp_path / "cache" / "classifiers").glob("examples-*.pkl"))
     calls = bag.calls
     again = IntentClassifier(bag, tmp_path / "cache", examples)
     again.fitted()
