@@ -1,6 +1,6 @@
 """Paired latency of two builds, question by question, in one process (``python benchmarks/paired_latency.py``).
 
-This shared 2-core machine drifts: its prompt reading speed moved between 70 and 85 tok/s within one session,
+This shared 2-core machine drifts: its prompt reading speed moved between 70 and 85 tok/s within an hour,
 so two eval runs minutes apart differ by up to 0.4 s at p50 with the same prompts. Here both variants answer
 each question back to back, in alternating order, each after the model cache is reset to the fixed prompt
 prefix (so the second run does not reuse the first one's passages), and the medians are compared.

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     """How the embedding model runs when it scores the candidate sentences of the prompt (a re-ranking inside
     the top passages, redone for every question): ``same`` uses ``embed_backend``; ``onnx-int8`` takes half
     the time (0.06 vs 0.11 s per question) and puts the same evidence in the prompt, but its slightly
-    different picks cost one multi-part dev question in three runs out of three (see README). Falls back to
+    different picks cost one multi-part dev question in three runs out of three (docs/experiments.md). Falls back to
     ``embed_backend`` when ONNX Runtime is not installed."""
 
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)

@@ -75,7 +75,8 @@ QUOTE_PROSE = True
 (``段落[2]说：“``) rather than a paraphrase, which drops details ("…为了纪念克隆羊，因为…Dall-E" became "because
 it sounds like Dall-E"). Not for table rows: quoted without their header row they lose their columns (a
 question about context length was answered with a row's release date). Dev 0.83 -> 0.92, held-out 0.83 ->
-0.875, no question lost (``runs/d6-fqp``, ``runs/h6-fqp``)."""
+0.875, no question lost (``notesqa eval eval/dev.jsonl`` and ``eval/heldout.jsonl``, build ef77680; see
+docs/experiments.md)."""
 
 
 def quotes_verbatim(number: str, selected: Sequence[Selected]) -> bool:
