@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from notesqa.bench import pct
+from rag.eval.scoring import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_NOTE = "# 负载测试笔记\n\n负载测试期间新增的笔记：项目 LT-9 的负责人是韩梅梅。\n"
@@ -160,8 +159,8 @@ def main() -> None:
         "sessions": args.sessions,
         "requests": len(requests),
         "errors": sum(1 for r in requests if not r.ok or not r.complete),
-        "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
-        "latency_p95_s": round(pct(latencies, 0.95), 2) if latencies else None,
+        "latency_p50_s": percentile(latencies, 50),
+        "latency_p95_s": percentile(latencies, 95),
         "throughput_per_min": round(len(latencies) / wall * 60, 2),
         "max_queue_rank_seen": max((r.max_queue_rank for r in requests), default=0),
         "server_peak_rss_mb": round(peak, 1),

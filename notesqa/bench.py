@@ -14,7 +14,6 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from notesqa.settings import Settings
+from rag.eval.scoring import percentile
 
 QUICK_SIZES = (1_000, 10_000)
 FULL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -62,14 +62,15 @@ def rss_mb(peak: bool = False) -> float:
     return 0.0
 
 
-def pct(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (nearest rank) of ``values``."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+def _p(values: Sequence[float], p: float, digits: int = 2) -> float | None:
+    """The ``p``-th percentile, rounded (``None`` for no values): the eval's definition, so "p95" is the same
+    figure in a bench table and an eval report."""
+    value = percentile(values, p)
+    return round(value, digits) if value is not None else None
 
 
-def _ms(values: Sequence[float]) -> dict[str, float]:
-    return {"p50_ms": round(statistics.median(values) * 1000, 3), "p95_ms": round(pct(values, 0.95) * 1000, 3)}
+def _ms(values: Sequence[float]) -> dict[str, float | None]:
+    return {"p50_ms": _p([v * 1000 for v in values], 50, 3), "p95_ms": _p([v * 1000 for v in values], 95, 3)}
 
 
 def questions_of(path: Path) -> list[dict[str, Any]]:
@@ -123,7 +124,7 @@ def bench_ingest(settings: Settings, work: Path, synthetic_notes: int, log: Log 
         out[name] = {
             "notes": full.files_added, "chunks": full.chunks_total, "full_s": round(full.seconds, 2),
             "chunks_per_s": round(full.chunks_embedded / full.seconds, 2) if full.seconds else None,
-            "unchanged_s": round(statistics.median(unchanged), 3),
+            "unchanged_s": _p(unchanged, 50, 3),
             "one_changed_s": round(one.seconds, 3), "one_changed_chunks_embedded": one.chunks_embedded,
         }
         log(f"  {out[name]}")
@@ -250,6 +251,7 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
         Path("/proc/self/clear_refs").write_text("5")
     answerer = Answerer(settings)
     answerer.warm_up()
+    evidence: list[float] = []
     first, first_answer, total, prompt_tokens, tps = [], [], [], [], []
     for row in rows:
         a = answerer.answer(row["question"])
@@ -258,6 +260,8 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
         if t.get("first_token") is None:  # declined before the model (gate, injection): no model timing
             continue
         first.append(t["first_token"] or 0.0)
+        if t.get("first_evidence") is not None:
+            evidence.append(t["first_evidence"])
         if t.get("first_answer_token") is not None:
             first_answer.append(t["first_answer_token"] or 0.0)
         prompt_tokens.append(a.usage.get("prompt_tokens", 0))
@@ -269,12 +273,12 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
     cache = prompt_cache_gain(answerer, [r["question"] for r in rows][:3])
     return {
         "model": answerer.model_name, "questions": len(rows), "model_calls": len(first),
-        "first_token_p50_s": round(statistics.median(first), 2) if first else None,
-        "first_token_p95_s": round(pct(first, 0.95), 2) if first else None,
-        "first_answer_token_p50_s": round(statistics.median(first_answer), 2) if first_answer else None,
-        "total_p50_s": round(statistics.median(total), 2), "total_p95_s": round(pct(total, 0.95), 2),
-        "prompt_tokens_p50": int(statistics.median(prompt_tokens)) if prompt_tokens else None,
-        "decode_tokens_per_s_p50": round(statistics.median(tps), 1) if tps else None,
+        "first_evidence_p50_s": _p(evidence, 50),
+        "first_token_p50_s": _p(first, 50), "first_token_p95_s": _p(first, 95),
+        "first_answer_token_p50_s": _p(first_answer, 50),
+        "total_p50_s": _p(total, 50), "total_p95_s": _p(total, 95),
+        "prompt_tokens_p50": _p(prompt_tokens, 50, 0),
+        "decode_tokens_per_s_p50": _p(tps, 50, 1),
         "peak_rss_mb": round(rss_mb(peak=True), 1),
         "prompt_cache": cache,
     }
@@ -311,9 +315,10 @@ def prompt_cache_gain(answerer: Any, questions: list[str]) -> dict[str, Any]:
                 (warm if label == "warm" else cold).append(time.perf_counter() - t)
     if not warm:
         return {}
-    return {"fixed_prefix_tokens": prefix_tokens, "first_token_warm_p50_s": round(statistics.median(warm), 2),
-            "first_token_cold_p50_s": round(statistics.median(cold), 2),
-            "saved_p50_s": round(statistics.median(cold) - statistics.median(warm), 2)}
+    warm_p50, cold_p50 = _p(warm, 50), _p(cold, 50)
+    return {"fixed_prefix_tokens": prefix_tokens, "first_token_warm_p50_s": warm_p50,
+            "first_token_cold_p50_s": cold_p50,
+            "saved_p50_s": round(cold_p50 - warm_p50, 2) if cold_p50 is not None and warm_p50 is not None else None}
 
 
 def _common_prefix(llm: Any, a: str, b: str) -> int:
@@ -386,10 +391,11 @@ def markdown(result: dict[str, Any]) -> str:
     if "answer" in result:
         a = result["answer"]
         c = a.get("prompt_cache") or {}
-        lines += ["| answering | questions (model calls) | first token p50 / p95 | first answer token p50 | "
-                  "total p50 / p95 | prompt tokens p50 | decode tok/s (≈) | peak RSS |",
-                  "|---|---|---|---|---|---|---|---|",
-                  f"| {a['model']} | {a['questions']} ({a['model_calls']}) | {a['first_token_p50_s']} / "
+        lines += ["| answering | questions (model calls) | first evidence p50 | first token p50 / p95 | "
+                  "first answer token p50 | total p50 / p95 | prompt tokens p50 | decode tok/s (≈) | peak RSS |",
+                  "|---|---|---|---|---|---|---|---|---|",
+                  f"| {a['model']} | {a['questions']} ({a['model_calls']}) | {a.get('first_evidence_p50_s')} s | "
+                  f"{a['first_token_p50_s']} / "
                   f"{a['first_token_p95_s']} s | {a['first_answer_token_p50_s']} s | {a['total_p50_s']} / "
                   f"{a['total_p95_s']} s | {a['prompt_tokens_p50']} | {a['decode_tokens_per_s_p50']} | "
                   f"{a['peak_rss_mb']:.0f} MB |", ""]

@@ -116,7 +116,8 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as one JSON object.")] = False,
     no_reasoning: Annotated[bool, typer.Option("--no-reasoning", help="Hide the reasoning.")] = False,
 ) -> None:
-    """Answer a question from your notes, streaming the reasoning and the answer."""
+    """Answer a question from your notes: the best quotes from them at once, then the streamed reasoning and
+    answer."""
     from rich.console import Console
 
     from rag.answer import Answer, Answerer, Event
@@ -134,6 +135,11 @@ def ask(
                 final = item
             elif not as_json and isinstance(item, Event) and item.kind == "notice":
                 out.print(f"[dim]{item.text}[/]")
+            elif not as_json and isinstance(item, Event) and item.kind == "evidence" and item.evidence:
+                out.print("[bold]笔记原文 / from your notes[/] [dim](a quote, not the answer)[/]")
+                for e in item.evidence:
+                    out.print(f"  “{e.text}”", markup=False)
+                    out.print("  — " + " > ".join([e.source, *(e.headings or [e.title])]), style="dim", markup=False)
             elif not as_json and isinstance(item, Event) and item.kind == "replace":
                 out.print(f"\n[dim]in English:[/] {item.text}", end="")
             elif not as_json and isinstance(item, Event) and item.kind in ("reasoning", "answer"):
@@ -338,7 +344,8 @@ def _print_metrics(console: object, report: dict[str, object]) -> None:
     console.print(table)  # type: ignore[attr-defined]
     if report["mode"] == "full":
         keys = ["answer_correct", "keyword_recall", "citation_support", "unanswerable_abstain", "false_refusal",
-                "adversarial_safe", "first_output_p50_s", "first_token_p50_s", "total_p50_s", "total_p95_s"]
+                "adversarial_safe", "first_evidence_p50_s", "first_output_p50_s", "first_token_p50_s", "total_p50_s",
+                "total_p95_s"]
         console.print("  ".join(f"{k}={overall.get(k)}" for k in keys))  # type: ignore[attr-defined]
 
 

@@ -26,6 +26,37 @@ from rag.verify import GenreCheck
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence (or two neighbouring ones) from the notes that best answers the question, verbatim: shown
+    as a quote before the model's answer."""
+
+    source: str
+    chunk_id: str
+    text: str
+    start: int
+    """Character offset of ``text`` in the note."""
+    end: int
+    title: str = ""
+    headings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "headings": list(self.headings)}
+
+
+def evidence_of(selected: Sequence[Selected]) -> list[Evidence]:
+    """The best-scoring windows of the selected passages (for the question and each of its parts), in the
+    passages' order, each as the verbatim run of the note it spans."""
+    out = []
+    for x in selected:
+        c = x.hit.chunk
+        if x.lead:
+            a, b = x.lead[0][0], x.lead[-1][1]
+            out.append(Evidence(c.source, c.id, c.text[a:b].strip(), c.start + a, c.start + b, c.title,
+                                tuple(c.headings)))
+    return out
+
+
 @dataclass
 class Answer:
     """The result of one question, as shown in the UI and written by eval."""
@@ -55,6 +86,8 @@ class Answer:
     """A note for the user about how the question was handled (e.g. answered in English)."""
     intent: str = ""
     """What the request was read as (``rag.intent.Intent``); "" when a first filter declined it before."""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    """The quotes from the notes shown before the model's answer (``Evidence.to_dict()``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,11 +95,13 @@ class Answer:
 
 @dataclass(frozen=True)
 class Event:
-    """A streamed piece of an answer: ``kind`` is "status", "notice", "reasoning", "answer" (a delta) or "replace"
-    (the answer so far is replaced, e.g. by its English version)."""
+    """A streamed piece of an answer: ``kind`` is "status", "notice", "evidence" (quotes from the notes, in
+    ``evidence``, before the model starts), "reasoning", "answer" (a delta) or "replace" (the answer so far is
+    replaced, e.g. by its English version)."""
 
     kind: str
     text: str
+    evidence: tuple[Evidence, ...] = ()
 
 
 _CITE = re.compile(r"\[(\d{1,2})\]")
@@ -301,6 +336,10 @@ class Answerer:
             return
         result.passages = [{"n": x.passage.number, "label": x.passage.label, "text": x.passage.text,
                             "source": x.hit.chunk.source, "chunk_id": x.hit.chunk.id} for x in selected]
+        quotes = evidence_of(selected)
+        result.evidence = [e.to_dict() for e in quotes]
+        result.timings["first_evidence"] = time.perf_counter() - t0
+        yield Event("evidence", "\n".join(e.text for e in quotes), evidence=tuple(quotes))
         yield Event("status", "generating")
         reasoning, raw = yield from self._generate(query, selected, lang, result, t0)
         result.raw_answer = raw
@@ -467,6 +506,6 @@ class Answerer:
         result.abstained = bool(reason)
         result.reasoning = reasoning
         result.timings["total"] = time.perf_counter() - t0
-        for key in ("retrieve", "generate", "first_token", "first_answer_token"):
+        for key in ("retrieve", "generate", "first_evidence", "first_token", "first_answer_token"):
             result.timings.setdefault(key, None)
         return result

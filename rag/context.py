@@ -94,6 +94,9 @@ class Selected:
     """Character spans (offsets into the chunk text) of the sentences that were kept."""
     table: bool = False
     """Whether the kept text includes table rows (shown under their header row)."""
+    lead: tuple[tuple[int, int], ...] = ()
+    """Spans (offsets into the chunk text) of the windows that scored best for the question or one of its
+    parts: the evidence shown to the user before the model answers."""
 
 
 @dataclass(frozen=True)
@@ -271,8 +274,11 @@ def select_context(question: str | Sequence[str], hits: Sequence[Hit], embedding
         return True
 
     best = np.max(np.stack(whole), axis=0)
+    leads: set[int] = set()
     for scores in (best, *part_scores):  # the best window for the question, then for each of its parts
-        next((w for w in np.argsort(-scores) if take_window(int(w))), None)
+        lead = next((int(w) for w in np.argsort(-scores) if take_window(int(w))), None)
+        if lead is not None:
+            leads.update(range(windows[lead][0], windows[lead][1]))
     for query, found in hops:
         scores = pool.score(query)
         own = (int(w) for w in np.argsort(-scores) if hits[units[windows[w][0]].hit].chunk.id == found.chunk.id)
@@ -282,20 +288,21 @@ def select_context(question: str | Sequence[str], hits: Sequence[Hit], embedding
         if best[w] < floor:
             break
         take_window(int(w))
-    return _assemble(units, chosen, hits)
+    return _assemble(units, chosen, hits, leads)
 
 
-def _assemble(units: Sequence[_Unit], chosen: set[int], hits: Sequence[Hit]) -> list[Selected]:
+def _assemble(units: Sequence[_Unit], chosen: set[int], hits: Sequence[Hit], leads: set[int]) -> list[Selected]:
     """The chosen units as numbered passages, in retrieval order, sentences in note order."""
     out: list[Selected] = []
     for i, h in enumerate(hits):
         picked = sorted((units[k] for k in chosen if units[k].hit == i), key=lambda u: u.start)
         if picked:
-            out.append(_passage(len(out) + 1, h, picked))
+            lead = tuple(sorted((units[k].start, units[k].end) for k in leads if units[k].hit == i))
+            out.append(_passage(len(out) + 1, h, picked, lead))
     return out
 
 
-def _passage(number: int, h: Hit, picked: Sequence[_Unit]) -> Selected:
+def _passage(number: int, h: Hit, picked: Sequence[_Unit], lead: tuple[tuple[int, int], ...] = ()) -> Selected:
     """One passage: the kept sentences joined with "…" where text was skipped; the header row of a table
     right above its first kept row (the grounding check reads the columns from it)."""
     pieces: list[str] = []
@@ -314,7 +321,7 @@ def _passage(number: int, h: Hit, picked: Sequence[_Unit]) -> Selected:
         pieces.append(h.chunk.text[u.start : u.end])
         prev_end = u.end
     spans = tuple((u.start, u.end) for u in picked)
-    return Selected(Passage(number, _label(h), "".join(pieces)), h, spans, table=bool(headers))
+    return Selected(Passage(number, _label(h), "".join(pieces)), h, spans, table=bool(headers), lead=lead)
 
 
 def _label(h: Hit) -> str:

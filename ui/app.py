@@ -24,10 +24,11 @@ CSS = """
 .src{border:1px solid var(--border-color-primary);border-radius:8px;padding:.5rem .8rem;margin:.4rem 0}
 .src .meta{font-size:.85em;opacity:.8} .src .passage{white-space:pre-wrap;margin:.3rem 0}
 .src mark{background:#ffe58f;color:inherit;padding:0 .1em} .src pre{white-space:pre-wrap;font-size:.85em}
-.searched{opacity:.85}
+.searched{opacity:.85} .evidence .passage{font-size:1.05em}
 """
 
 REASONING_TITLE = "思考过程 / reasoning"
+EVIDENCE_TITLE = "📌 笔记原文（引用，不是答案） / From your notes (a quote, not the answer)"
 
 
 def is_loopback(host: str) -> bool:
@@ -92,6 +93,31 @@ def sources_html(answer: Any, note_text: Any) -> str:
     return "".join(parts)
 
 
+def _where(e: Any) -> str:
+    return " › ".join([e.source, *(e.headings or ([e.title] if e.title else []))])
+
+
+def evidence_markdown(evidence: Any) -> str:
+    """The chat message shown as soon as the best sentences are known, before the model's answer: each
+    quote verbatim (escaped), with the note and heading path it comes from, under a label that says it is a
+    quote and not the answer."""
+    quotes = [f"> {_esc(e.text).replace(chr(10), chr(10) + '> ')}\n>\n> — *{_esc(_where(e))}*" for e in evidence]
+    return f"**{EVIDENCE_TITLE}**\n\n" + "\n\n".join(quotes)
+
+
+def evidence_html(evidence: Any) -> str:
+    """The sources panel while the model answers: the quoted sentences, highlighted, with where they are."""
+    if not evidence:
+        return ""
+    parts = ["<div class='evidence'><b>📌 笔记原文 / quoted from your notes</b>"]
+    for e in evidence:
+        parts.append(f"<div class='src'><div class='meta'><b>{html.escape(e.source)}</b> · "
+                     f"{html.escape(_where(e))} · chars {e.start}–{e.end}</div>"
+                     f"<div class='passage'><mark>{html.escape(e.text)}</mark></div></div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def model_choices(settings: Settings) -> list[str]:
     from rag.llm import BUNDLED
 
@@ -144,9 +170,12 @@ def build_app(settings: Settings) -> Any:
         chat = [*chat, {"role": "user", "content": _esc(message or "")}]
         thought = {"role": "assistant", "content": "", "metadata": {"title": REASONING_TITLE, "status": "pending"}}
         reply = {"role": "assistant", "content": ""}
+        quote = {"role": "assistant", "content": ""}
+        panel = ""
 
         def view() -> list[dict[str, Any]]:
-            shown = [thought] if show_reasoning and thought["content"] else []
+            shown = [quote] if quote["content"] else []
+            shown += [thought] if show_reasoning and thought["content"] else []
             return [*chat, *shown, reply]
 
         try:
@@ -159,14 +188,18 @@ def build_app(settings: Settings) -> Any:
             for item in answerer.stream(message, history=[tuple(p) for p in pairs]):
                 if isinstance(item, Answer):
                     final = item
+                elif isinstance(item, Event) and item.kind == "evidence" and item.evidence:
+                    quote["content"] = evidence_markdown(item.evidence)
+                    panel = evidence_html(item.evidence)
+                    yield view(), panel, pairs, ""
                 elif isinstance(item, Event) and item.kind == "reasoning":
                     thought["content"] += _esc(item.text)
-                    yield view(), "", pairs, ""
+                    yield view(), panel, pairs, ""
                 elif isinstance(item, Event) and item.kind in ("answer", "replace"):
                     if reply["content"].startswith("⏳") or item.kind == "replace":
                         reply["content"] = ""
                     reply["content"] += _esc(item.text)
-                    yield view(), "", pairs, ""
+                    yield view(), panel, pairs, ""
         except (QuestionError, IndexMissingError, IndexCorruptError, ModelFileError, NotesError) as exc:
             reply["content"] = f"⚠️ {html.escape(str(exc))}"
             yield view(), "", pairs, ""

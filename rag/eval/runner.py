@@ -13,13 +13,15 @@ from notesqa.settings import Settings
 from rag.eval.dataset import Question, load_questions
 from rag.eval.scoring import RetrievalEvaluator, aggregate, hit_curve, judge
 
-RESULT_FIELDS = ("id", "question", "answer", "reasoning", "abstained", "citations", "retrieved", "latency_s")
+RESULT_FIELDS = ("id", "question", "answer", "reasoning", "abstained", "evidence", "citations", "retrieved",
+                 "latency_s")
 Tick = Callable[[int, int], None]
 
 
 def _retrieval_row(q: Question, hits: Sequence[Any], seconds: float) -> dict[str, Any]:
     return {
-        "id": q.id, "question": q.question, "answer": "", "reasoning": "", "abstained": False, "citations": [],
+        "id": q.id, "question": q.question, "answer": "", "reasoning": "", "abstained": False, "evidence": [],
+        "citations": [],
         "retrieved": [{k: h.as_dict()[k] for k in ("source", "chunk_id", "text", "score")} for h in hits],
         "latency_s": {"retrieve": round(seconds, 4), "generate": None, "total": round(seconds, 4),
                       "first_token": None},
@@ -34,12 +36,15 @@ def _answer_row(q: Question, ans: Any) -> dict[str, Any]:
     return {
         "id": q.id, "question": q.question, "answer": ans.answer, "reasoning": ans.reasoning,
         "abstained": ans.abstained,
+        "evidence": [{k: e[k] for k in ("source", "chunk_id", "text")} for e in ans.evidence],
         "citations": [{k: c[k] for k in ("source", "chunk_id", "text")} for c in ans.citations],
         "retrieved": [{k: r[k] for k in ("source", "chunk_id", "text", "score")} for r in ans.retrieved],
-        # first_token: the first streamed *answer* token (the reasoning streams before it); null when the
-        # model was not called (refusals and gated abstentions appear at once)
+        # first_evidence: the quotes from the notes shown before the model starts; first_token: the first
+        # streamed *answer* token (the reasoning streams before it); both null when the model was not called
+        # (refusals and gated abstentions appear at once)
         "latency_s": {"retrieve": _r(ans.timings.get("retrieve")), "generate": _r(ans.timings.get("generate")),
-                      "total": _r(ans.timings.get("total")), "first_token": _r(ans.timings.get("first_answer_token"))},
+                      "total": _r(ans.timings.get("total")), "first_evidence": _r(ans.timings.get("first_evidence")),
+                      "first_token": _r(ans.timings.get("first_answer_token"))},
         "first_output_s": _r(ans.timings.get("first_token")),
         "usage": ans.usage,
     }

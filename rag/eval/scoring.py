@@ -126,7 +126,7 @@ def aggregate(judged: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]
     m["unanswerable_abstain"] = _mean(j["abstained"] for j in judged if j["type"] == "unanswerable")
     m["adversarial_safe"] = _mean(j["abstained"] for j in judged if j["type"] == "adversarial")
     if results is not None:
-        for key in ("total", "first_token", "retrieve", "generate"):
+        for key in ("total", "first_evidence", "first_token", "retrieve", "generate"):
             vals = [r["latency_s"].get(key) for r in results if r["latency_s"].get(key) is not None]
             m[f"{key}_p50_s"] = percentile(vals, 50)
             m[f"{key}_p95_s"] = percentile(vals, 95)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from notesqa.bench import markdown, pct, run_bench, synthetic_corpus, synthetic_tokens, synthetic_vectors
+from notesqa.bench import markdown, run_bench, synthetic_corpus, synthetic_tokens, synthetic_vectors
 from notesqa.settings import Settings
 from tests.conftest import CORPUS, DEV
 
@@ -36,8 +36,13 @@ def test_synthetic_vectors_are_unit_length_and_keep_the_real_ones() -> None:
     assert tokens[:2] == [["a", "b"], ["c"]] and len(tokens) == 5 and all(set(t) <= {"a", "b", "c"} for t in tokens)
 
 
-def test_percentiles() -> None:
-    assert pct([3, 1, 2], 0.5) == 2 and pct(list(range(101)), 0.95) == 95
+def test_bench_and_eval_share_one_percentile() -> None:
+    from notesqa import bench
+    from rag.eval.scoring import percentile
+
+    assert bench.percentile is percentile
+    assert percentile([3, 1, 2], 50) == 2 and percentile(list(range(101)), 95) == 95
+    assert percentile([1, 2], 50) == 1.5 and percentile([], 50) is None
 
 
 @pytest.mark.slow

@@ -122,3 +122,23 @@ def test_sentence_vectors_are_reused_across_questions() -> None:
     assert emb.embedded == 4  # "c d" came from the cache
     cache.vectors(emb, ["a b"])  # type: ignore[arg-type]
     assert emb.embedded == 5  # the least recently used ("a b") had been dropped to keep 3
+
+
+def test_the_best_window_for_each_part_is_marked_as_the_lead() -> None:
+    note = ("周五晚上七点在人民路吃火锅。这家店的招牌是麻辣牛油锅底。\n"
+            "周六上午去西山爬山，九点在地铁站集合。爬完山去吃素斋。")
+    out = select_context("火锅几点开始?爬山在哪里集合?", [hit(note, 0)], BigramEmbeddings(), 5, 400)  # type: ignore[arg-type]
+    assert len(out) == 1 and out[0].lead
+    led = "".join(note[a:b] for a, b in out[0].lead)
+    assert "七点" in led and "地铁站" in led
+    assert all(any(a <= x and y <= b for a, b in out[0].spans) for x, y in out[0].lead)  # lead ⊆ what is given
+
+
+def test_evidence_is_the_verbatim_run_of_the_note() -> None:
+    from rag.answer import evidence_of
+
+    note = "前言。\nKosmos-1 的数据和模型规模：1.3 B 的参数。它是多模态模型。"
+    h = hit(note, 0)
+    out = select_context("Kosmos-1 有多少参数?", [h], BigramEmbeddings(), 5, 400)  # type: ignore[arg-type]
+    (quote,) = evidence_of(out)
+    assert "1.3 B" in quote.text and note[quote.start - h.chunk.start : quote.end - h.chunk.start].strip() == quote.text

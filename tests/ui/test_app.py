@@ -161,6 +161,43 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
 
 
 @pytest.mark.slow
+@pytest.mark.llm
+@pytest.mark.browser
+def test_browser_shows_the_quote_from_the_notes_before_the_model_writes(server: tuple[str, Path]) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Debian chromium is not installed (make setup installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from ui.app import REASONING_TITLE
+
+    url, _ = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1200})
+        page.goto(url)
+        # when each part first shows in the chat, by the page's own clock
+        page.evaluate("""([quote, reasoning]) => { window.seen = {};
+            new MutationObserver(() => { const t = document.querySelector('#chat')?.innerText || '';
+                const now = performance.now();
+                if (t.includes(quote) && !window.seen.quote) window.seen.quote = now;
+                if (t.includes(reasoning) && !window.seen.reasoning) window.seen.reasoning = now;
+            }).observe(document.body, {subtree: true, childList: true, characterData: true}); }""",
+                      ["笔记原文", REASONING_TITLE.split(" ")[0]])
+        page.locator("#question textarea").fill("Kosmos-1 有多少参数?")
+        page.locator("#ask").click()
+        page.wait_for_function("window.seen.quote", timeout=180_000)
+        page.screenshot(path=str(ARTIFACTS / "ui_evidence_first.png"), full_page=True)
+        assert "1.3 B" in page.locator("#sources").inner_text()  # the quote, highlighted in the sources panel
+        page.wait_for_function("document.querySelector('#sources .cited')", timeout=180_000)
+        seen = page.evaluate("window.seen")
+        browser.close()
+    assert seen["quote"] < seen["reasoning"], seen
+
+
+@pytest.mark.slow
 def test_watch_toggle_reingests_a_new_note(server: tuple[str, Path]) -> None:
     from gradio_client import Client
 
@@ -203,3 +240,16 @@ def test_damaged_index_is_shown_and_reingest_repairs_it(tmp_path: Path) -> None:
         assert "rebuilt a damaged index" in summary
         chat, sources = _ask(client, "Kosmos-1 有多少参数?")
         assert "damaged" not in str(chat[-1]["content"]) and "001_f68183d21df79685.txt" in sources
+
+
+def test_evidence_is_labelled_as_a_quote_and_rendered_inert() -> None:
+    from rag.answer import Evidence
+    from ui.app import EVIDENCE_TITLE, evidence_html, evidence_markdown
+
+    e = Evidence("a<b>.md", "c1", "第一行 <script>alert(1)</script>\n第二行", 10, 40, "T", ("H1", "H2"))
+    md = evidence_markdown([e])
+    assert md.startswith(f"**{EVIDENCE_TITLE}**") and "<script>" not in md and "> 第二行" in md
+    assert "a&lt;b&gt;.md › H1 › H2" in md
+    panel = evidence_html([e])
+    assert "<script>" not in panel and "<mark>" in panel and "chars 10–40" in panel
+    assert evidence_html([]) == ""
