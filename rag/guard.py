@@ -56,28 +56,26 @@ _INJECTION = [
     r"ignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|prompts?|messages)",
     r"disregard (all |any |the )?(previous|prior|above|your) (instructions|rules)",
     r"forget (all |everything|your) (previous )?(instructions|rules)",
-    r"(system|hidden|initial|original) (prompt|instructions?|rules)",
-    r"developer mode|dev mode|jailbreak|\bDAN\b|do anything now",
-    r"(reveal|print|show|repeat|output) (me )?(your|the) (prompt|instructions|rules)",
+    r"(reveal|print|show|repeat|output) (me )?your (system )?(prompt|instructions|rules)",
     r"pretend (to be|you are)|act as (my|an?|the) |role-?play as|you are now (a|an|my|in)",
-    r"do exactly what it says|reply only with|respond only with",
-    r"phishing|malware|ransomware|keylogger|steal (passwords|credentials)",
+    r"do exactly what it says|reply only with|respond only with|do anything now",
     r"\bignore (all|any|the|your|every|everything|what)\b.{0,50}\b(instructions|rules|guidelines)",
     r"\b(ai|assistant|you)\b.{0,20}\b(without any|without|with no|no) (restrictions|limits|filters)\b",
     r"(忽略|无视|忘掉|忘记|不要理会)(你|掉)?.{0,10}(之前|以前|以上|前面|上面|先前|所有|全部)?的?.{0,6}"
     r"(指令|指示|规则|提示|要求|设定)",
-    r"(开发者|越狱|无限制|不受任何限制)模式|(不受|没有|无)任何限制|无限制的 ?AI|越狱",
-    r"(隐藏|系统|原始|初始)(指令|提示词?|规则|设定)",
+    r"(你现在|现在你)(进入|处于|是).{0,6}模式|不受任何限制的|无限制的 ?AI",
     r"(输出|打印|显示|告诉我|泄露)你的(指令|提示词?|规则|设定)",
-    r"(请|你现在|现在你|你)(来)?(扮演|假装)|角色扮演",
-    r"钓鱼(邮件|网站|链接)|木马|病毒程序|盗取(密码|账号)",
-    r"绕过.{0,10}(安全|护栏|限制|审查)",
+    r"(请|你现在|现在你|你)(来)?(扮演|假装)",
 ]
+"""A fast first filter of unmistakable orders to the assistant ("ignore the previous instructions", "print
+your prompt", "你现在进入…模式"). Only orders, never subjects: a question about jailbreaks, phishing or system
+prompts in the notes must reach the request decision (``rag.intent``), which is the defence; the words alone
+refused 4 of the 60 benign dev questions and matched 4 of the 60 red-team dev requests."""
 _INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _INJECTION), re.IGNORECASE)
 
 
 def injection(text: str) -> str | None:
-    """The phrase that makes ``text`` an attempt to change the rules or an off-limits task, if any."""
+    """The phrase that makes ``text`` an order to change or reveal the rules, if any."""
     m = _INJECTION_RE.search(text)
     return m.group(0) if m else None
 
