@@ -249,7 +249,13 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
 
     with contextlib.suppress(OSError):  # reset the peak-RSS mark so earlier parts of the bench don't count
         Path("/proc/self/clear_refs").write_text("5")
+    from rag.llm import build_features
+
     answerer = Answerer(settings)
+    with answerer.llm.turn():  # what this machine and build do, before the prefix is read into the cache
+        speed = answerer.llm.speed()
+    log(f"  llama.cpp ({', '.join(build_features())}): prompt {speed['prompt_tok_s']} tok/s, "
+        f"generation {speed['generate_tok_s']} tok/s")
     answerer.warm_up()
     evidence: list[float] = []
     first, first_answer, total, prompt_tokens, tps = [], [], [], [], []
@@ -273,6 +279,7 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
     cache = prompt_cache_gain(answerer, [r["question"] for r in rows][:3])
     return {
         "model": answerer.model_name, "questions": len(rows), "model_calls": len(first),
+        "llama_build": build_features(), "machine_speed": speed,
         "first_evidence_p50_s": _p(evidence, 50),
         "first_token_p50_s": _p(first, 50), "first_token_p95_s": _p(first, 95),
         "first_answer_token_p50_s": _p(first_answer, 50),
@@ -399,6 +406,11 @@ def markdown(result: dict[str, Any]) -> str:
                   f"{a['first_token_p95_s']} s | {a['first_answer_token_p50_s']} s | {a['total_p50_s']} / "
                   f"{a['total_p95_s']} s | {a['prompt_tokens_p50']} | {a['decode_tokens_per_s_p50']} | "
                   f"{a['peak_rss_mb']:.0f} MB |", ""]
+        if a.get("machine_speed"):
+            m = a["machine_speed"]
+            lines += [f"This machine: llama.cpp built with {', '.join(a.get('llama_build') or [])}; it reads prompts "
+                      f"at {m['prompt_tok_s']} tok/s and generates {m['generate_tok_s']} tok/s ({m['threads']} "
+                      "threads). Timings scale with these two figures on another machine.", ""]
         if c:
             lines += [f"Prompt cache: the fixed prefix is {c['fixed_prefix_tokens']} tokens; first token "
                       f"{c['first_token_warm_p50_s']} s with it cached vs {c['first_token_cold_p50_s']} s with the "

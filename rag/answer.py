@@ -245,17 +245,19 @@ class Answerer:
 
         return model_path(self.settings).name
 
-    def warm_up(self) -> None:
-        """Load the index and both models, and read the fixed prompt prefix into llama.cpp's cache, so the
-        first question costs no more than the next ones."""
+    def warm_up(self) -> str:
+        """Load the index and both models, and put the fixed prompt prefix into llama.cpp's cache (its state
+        is saved in the cache directory once, then loaded), so the first question after a start costs no more
+        than the next ones. Returns how the prefix got there: "loaded" or "computed"."""
         self.retrieve("warm up", 1)
         self.intent.fitted()  # both classifiers: fitted once per embedding model and examples, then cached
         self.genre.fitted()
         self.sentence_embeddings.embed_query("warm up")  # its own model when context_embed_backend differs
-        dummy = prompts.messages("warm up", [prompts.Passage(1, "-", "-")], "zh")
-        with self.llm.turn():
-            for _ in self.llm.complete(self.llm.chat_prompt(dummy, assistant_prefix="思考: "), 1, stop=[]):
-                pass
+        llm = self.llm
+        two = (llm.chat_prompt(prompts.messages("warm up", [prompts.Passage(1, "-", "-")], "zh"), "思考: "),
+               llm.chat_prompt(prompts.messages("prefix", [prompts.Passage(1, "x", "y")], "en"), "Reasoning: "))
+        with llm.turn():
+            return llm.read_prefix(two, self.settings.cache_dir)
 
     # --- answering -----------------------------------------------------------------------------
     def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:

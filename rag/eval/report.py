@@ -191,7 +191,8 @@ def write_html(report: dict[str, Any], questions: Sequence[Question], results: S
         _latency(results),
     ]))
     settings = html.escape(json.dumps(report["settings"], ensure_ascii=False))
-    warm = f" (models loaded first: {report['warm_up_s']} s)" if report.get("warm_up_s") is not None else ""
+    warm = (f" (models loaded first: {report['warm_up_s']} s, prompt prefix {report.get('prefix_state') or 'read'})"
+            if report.get("warm_up_s") is not None else "")
     sub = f"{html.escape(report['questions'])} · {report['mode']} · {o['n']} questions · {report['seconds']} s{warm}"
     page = f"""<!doctype html><html lang="zh"><head><meta charset="utf-8">
 <title>notesqa eval – {html.escape(report['questions'])}</title><style>{CSS}</style></head><body>

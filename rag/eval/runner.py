@@ -84,9 +84,9 @@ def run_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     started = time.perf_counter()
-    warm_up_s = None
+    warm_up_s, prefix_state = None, None
     if not retrieval_only:  # as the UI does at start-up, so the first question's timings are like the rest
-        answerer.warm_up()
+        prefix_state = answerer.warm_up()
         warm_up_s = round(time.perf_counter() - started, 2)
     with open(out_dir / "results.jsonl", "w", encoding="utf-8") as fh:
         for n, q in enumerate(questions, 1):
@@ -108,6 +108,7 @@ def run_eval(
         "settings": _settings_summary(settings, answerer, retrieval_only),
         "seconds": round(time.perf_counter() - started, 2),
         "warm_up_s": warm_up_s,
+        "prefix_state": prefix_state,
         "overall": aggregate(judged, results, retrieval_only),
         "by_type": _grouped(judged, results, "type", retrieval_only),
         "by_lang": _grouped(judged, results, "lang", retrieval_only),
