@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,6 +83,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         yield url, notes
 
 
+@contextlib.contextmanager
+def chromium(url: str, height: int) -> Iterator[Any]:
+    """Debian's headless Chromium (skips when it is not installed) with one page open on ``url``."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not binary:
+        pytest.skip("Debian chromium is not installed (make setup installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=binary, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": height})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
 def _ask(client, question: str) -> tuple[list[dict[str, object]], str]:  # type: ignore[no-untyped-def]
     # gr.State inputs/outputs are not part of the API: (question, chat, passages, reasoning, model)
     chat, sources, _box = client.predict(question, [], 3, True, "qwen2.5-coder-1.5b", api_name="/respond")
@@ -125,18 +146,8 @@ def test_upload_and_reingest_make_a_new_note_answerable(server: tuple[str, Path]
 @pytest.mark.llm
 @pytest.mark.browser
 def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str, Path]) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("Debian chromium is not installed (make setup installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     url, _ = server
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(url)
+    with chromium(url, height=1400) as page:
         page.locator("#question textarea").fill("Kosmos-1 有多少参数?")
         page.locator("#ask").click()
         page.wait_for_selector("#sources .src", timeout=180_000)
@@ -156,7 +167,6 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
         assert page.locator("#sources script").count() == 0 and page.locator("#sources img").count() == 0
         assert dialogs == []
         page.screenshot(path=str(ARTIFACTS / "ui_xss_inert.png"), full_page=True)
-        browser.close()
     assert (ARTIFACTS / "ui_answer.png").stat().st_size > 10_000
 
 
@@ -164,20 +174,10 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
 @pytest.mark.llm
 @pytest.mark.browser
 def test_browser_shows_the_quote_from_the_notes_before_the_model_writes(server: tuple[str, Path]) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("Debian chromium is not installed (make setup installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     from ui.app import REASONING_TITLE
 
     url, _ = server
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1200})
-        page.goto(url)
+    with chromium(url, height=1200) as page:
         # when each part first shows in the chat, by the page's own clock
         page.evaluate("""([quote, reasoning]) => { window.seen = {};
             new MutationObserver(() => { const t = document.querySelector('#chat')?.innerText || '';
@@ -193,7 +193,6 @@ def test_browser_shows_the_quote_from_the_notes_before_the_model_writes(server: 
         assert "1.3 B" in page.locator("#sources").inner_text()  # the quote, highlighted in the sources panel
         page.wait_for_function("document.querySelector('#sources .cited')", timeout=180_000)
         seen = page.evaluate("window.seen")
-        browser.close()
     assert seen["quote"] < seen["reasoning"], seen
 
 
