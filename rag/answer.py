@@ -96,8 +96,8 @@ class Answer:
 @dataclass(frozen=True)
 class Event:
     """A streamed piece of an answer: ``kind`` is "status", "notice", "evidence" (quotes from the notes, in
-    ``evidence``, before the model starts), "reasoning", "answer" (a delta) or "replace" (the answer so far is
-    replaced, e.g. by its English version)."""
+    ``evidence``, before the model starts; a later one replaces an earlier one), "reasoning", "answer" (a
+    delta) or "replace" (the answer so far is replaced, e.g. by its English version)."""
 
     kind: str
     text: str
@@ -313,7 +313,15 @@ class Answerer:
             return
 
         renderings = [query]
+        shown: tuple[Evidence, ...] = ()
         if lang == "en" and s.translate_questions:
+            # the Chinese rendering costs a model turn (1-2 s): meanwhile, show the best sentences the first
+            # search found (e5 is multilingual); they are replaced if the wider search finds better ones
+            shown = tuple(evidence_of(select_context(query, hits, self.sentence_embeddings, s.context_passages,
+                                                     s.context_max_chars)))
+            if shown:
+                result.timings["first_evidence"] = time.perf_counter() - t0
+                yield Event("evidence", "\n".join(e.text for e in shown), evidence=shown)
             t_t = time.perf_counter()
             with self.llm.turn():
                 chinese = chinese_query(self.llm, query)
@@ -338,10 +346,11 @@ class Answerer:
             return
         result.passages = [{"n": x.passage.number, "label": x.passage.label, "text": x.passage.text,
                             "source": x.hit.chunk.source, "chunk_id": x.hit.chunk.id} for x in selected]
-        quotes = evidence_of(selected)
+        quotes = tuple(evidence_of(selected))
         result.evidence = [e.to_dict() for e in quotes]
-        result.timings["first_evidence"] = time.perf_counter() - t0
-        yield Event("evidence", "\n".join(e.text for e in quotes), evidence=tuple(quotes))
+        result.timings.setdefault("first_evidence", time.perf_counter() - t0)
+        if quotes != shown:
+            yield Event("evidence", "\n".join(e.text for e in quotes), evidence=quotes)
         yield Event("status", "generating")
         reasoning, raw = yield from self._generate(query, selected, lang, result, t0)
         result.raw_answer = raw

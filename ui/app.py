@@ -111,8 +111,9 @@ def evidence_html(evidence: Any) -> str:
         return ""
     parts = ["<div class='evidence'><b>📌 笔记原文 / quoted from your notes</b>"]
     for e in evidence:
+        path = " › ".join(e.headings or ([e.title] if e.title else []))
         parts.append(f"<div class='src'><div class='meta'><b>{html.escape(e.source)}</b> · "
-                     f"{html.escape(_where(e))} · chars {e.start}–{e.end}</div>"
+                     f"{html.escape(path)} · chars {e.start}–{e.end}</div>"
                      f"<div class='passage'><mark>{html.escape(e.text)}</mark></div></div>")
     parts.append("</div>")
     return "".join(parts)

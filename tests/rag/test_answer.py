@@ -231,3 +231,27 @@ def test_the_best_sentences_from_the_notes_come_before_the_model(answerer: Answe
     final = events[-1]
     assert isinstance(final, Answer) and final.evidence[0]["text"] == shown.evidence[0].text
     assert final.timings["first_evidence"] < final.timings["first_token"]
+
+
+def test_an_english_question_shows_evidence_before_its_chinese_rendering_is_made(
+        answerer: Answerer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.answer as module
+
+    asked: list[str] = []
+    real = module.chinese_query
+
+    def rendering(llm, question: str) -> str:  # type: ignore[no-untyped-def]
+        asked.append(question)
+        return real(llm, question)
+
+    monkeypatch.setattr(module, "chinese_query", rendering)
+    events = []
+    for item in answerer.stream("How many parameters does Kosmos-1 have?"):
+        if isinstance(item, Event) and item.kind == "evidence" and not any(e.kind == "evidence" for e in events):
+            assert not asked and item.evidence  # shown before the model was asked for the Chinese rendering
+        if isinstance(item, Event):
+            events.append(item)
+        final = item
+    assert isinstance(final, Answer) and asked
+    shown = [e for e in events if e.kind == "evidence"][-1]
+    assert [q.to_dict() for q in shown.evidence] == final.evidence  # the last one shown is the answer's

@@ -150,7 +150,7 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
     with chromium(url, height=1400) as page:
         page.locator("#question textarea").fill("Kosmos-1 有多少参数?")
         page.locator("#ask").click()
-        page.wait_for_selector("#sources .src", timeout=180_000)
+        page.wait_for_selector("#sources .cited", timeout=180_000)  # the answer's sources (not the early quote)
         assert "001_f68183d21df79685.txt" in page.locator("#sources").inner_text()
         assert "1.3" in page.locator("#chat").inner_text()
         page.screenshot(path=str(ARTIFACTS / "ui_answer.png"), full_page=True)
