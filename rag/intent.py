@@ -46,6 +46,7 @@ chosen for few false refusals: pooled over the dev sets (both public dev sets, r
 requests to decline, 125 questions), 0.3 declined 0.954 with 0.008 false refusals, 0.4 declined the same
 with 0.048 (``benchmarks/calibrate_intent.py`` prints the curve per set; held-out parts only at this point)."""
 
+
 @dataclass(frozen=True)
 class Decision:
     """The decision about one request."""
