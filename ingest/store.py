@@ -160,10 +160,6 @@ class Index:
         self.tokens = dict(zip(self.order, tokens, strict=True))
         self.dense = dense
         self.sparse = sparse
-        by_source: dict[str, list[Chunk]] = {}
-        for c in chunks:
-            by_source.setdefault(c.source, []).append(c)
-        self._by_source = {s: sorted(cs, key=lambda c: c.position) for s, cs in by_source.items()}
 
     @property
     def root(self) -> Path:
@@ -180,14 +176,6 @@ class Index:
 
     def sparse_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return self.sparse.search(query, k)
-
-    def neighbours(self, chunk_id: str) -> tuple[Chunk | None, Chunk | None]:
-        chunk = self.chunks[chunk_id]
-        siblings = self._by_source.get(chunk.source, [])
-        i = next((n for n, c in enumerate(siblings) if c.id == chunk_id), -1)
-        before = siblings[i - 1] if i > 0 else None
-        after = siblings[i + 1] if 0 <= i < len(siblings) - 1 else None
-        return before, after
 
     def vectors(self, ids: list[str]) -> np.ndarray:
         """Stored vectors of ``ids`` (rows in the same order)."""

@@ -105,19 +105,20 @@ class Event:
 
 
 _CITE = re.compile(r"\[(\d{1,2})\]")
-QUOTE_PROSE = True
-"""Once the model has named the passage it reasons from, its reasoning goes on with a verbatim quote of it
-(``段落[2]说：“``) rather than a paraphrase, which drops details ("…为了纪念克隆羊，因为…Dall-E" became "because
-it sounds like Dall-E"). Not for table rows: quoted without their header row they lose their columns (a
-question about context length was answered with a row's release date). Dev 0.83 -> 0.92, held-out 0.83 ->
-0.875, no question lost (``notesqa eval eval/dev.jsonl`` and ``eval/heldout.jsonl``, build ef77680; see
-docs/experiments.md)."""
+
 
 
 def quotes_verbatim(number: str, selected: Sequence[Selected]) -> bool:
-    """Whether the reasoning is made to quote passage ``number`` verbatim (a prose passage that was given)."""
+    """Whether the reasoning is made to quote passage ``number`` verbatim (a prose passage that was given).
+
+    Once the model has named the passage it reasons from, its reasoning goes on with a verbatim quote of it
+    (``段落[2]说：“``) rather than a paraphrase, which drops details ("…为了纪念克隆羊，因为…Dall-E" became
+    "because it sounds like Dall-E"). Not for table rows: quoted without their header row they lose their
+    columns (a question about context length was answered with a row's release date). Dev 0.83 -> 0.92,
+    held-out 0.83 -> 0.875, no question lost (build ef77680; docs/experiments.md).
+    """
     chosen = next((x for x in selected if str(x.passage.number) == number.strip()), None)
-    return QUOTE_PROSE and chosen is not None and not chosen.table
+    return chosen is not None and not chosen.table
 
 
 ANSWER_STOPS = ["Answer:", "答案:", "答案：", "Answer (in English):"]
@@ -373,16 +374,15 @@ class Answerer:
             prompt = self.llm.chat_prompt(messages, assistant_prefix=f"{cue_r} {lead}")
             result.usage["prompt_tokens"] = self.llm.count_tokens(prompt)
             shown = False
-            if QUOTE_PROSE:
-                number = "".join(self.llm.complete(prompt, 3, stop=["]"]))
-                generated += 1
-                if quotes_verbatim(number, selected):
-                    forced = number.strip() + prompts.QUOTE_VERB[lang]
-                    lead, prompt = lead + forced, prompt + forced
-                    reasoning = lead
-                    result.timings["first_token"] = time.perf_counter() - t0
-                    yield Event("reasoning", lead)
-                    shown = True
+            number = "".join(self.llm.complete(prompt, 3, stop=["]"]))
+            generated += 1
+            if quotes_verbatim(number, selected):
+                forced = number.strip() + prompts.QUOTE_VERB[lang]
+                lead, prompt = lead + forced, prompt + forced
+                reasoning = lead
+                result.timings["first_token"] = time.perf_counter() - t0
+                yield Event("reasoning", lead)
+                shown = True
             for delta in self.llm.complete(prompt, s.max_reasoning_tokens, stop=["<|im_end|>", *ANSWER_STOPS]):
                 result.timings.setdefault("first_token", time.perf_counter() - t0)
                 generated += 1

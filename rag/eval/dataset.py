@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TYPES = ("fact", "table", "multi", "cross", "unanswerable", "adversarial")
 ANSWERABLE = frozenset({"fact", "table", "multi", "cross"})
 
 
