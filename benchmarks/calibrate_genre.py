@@ -18,7 +18,7 @@ import numpy as np
 
 from ingest.embeddings import get_embeddings
 from notesqa.settings import Settings
-from rag.classifier import features, fit, load_examples
+from rag.classifier import cross_validated, load_examples
 from rag.verify import COMPOSED_MIN_PROB, EXAMPLES, GenreCheck
 
 
@@ -30,14 +30,8 @@ def main() -> None:
     embeddings = get_embeddings(settings)
     texts, labels = load_examples(EXAMPLES, {"statement", "composed"})
     vectors = np.asarray(embeddings.embed_queries(texts), dtype=np.float32)
-    order = np.random.default_rng(0).permutation(len(texts))
-    p = np.zeros(len(texts))
-    for f in range(5):
-        test = order[f::5]
-        train = np.setdiff1d(order, test)
-        model = fit(vectors[train], [texts[i] for i in train], [labels[i] for i in train])
-        probs = model.model.predict_proba(features(vectors[test], [texts[i] for i in test], model.vectorizer))
-        p[test] = probs[:, model.classes.index("composed")]
+    probs, classes = cross_validated(vectors, texts, labels)
+    p = probs[:, classes.index("composed")]
     composed = np.array([lab == "composed" for lab in labels])
     for th in (0.5, 0.6, 0.7, 0.8, 0.9):
         print(f"examples, 5-fold, threshold {th}: composed caught {(p[composed] >= th).mean():.3f}, "

@@ -103,6 +103,11 @@ class Event:
     text: str
     evidence: tuple[Evidence, ...] = ()
 
+    @classmethod
+    def quoting(cls, evidence: tuple[Evidence, ...]) -> Event:
+        """The "evidence" event: the quotes, one per line as its text."""
+        return cls("evidence", "\n".join(e.text for e in evidence), evidence=evidence)
+
 
 _CITE = re.compile(r"\[(\d{1,2})\]")
 
@@ -322,7 +327,7 @@ class Answerer:
                                                      s.context_max_chars)))
             if shown:
                 result.timings["first_evidence"] = time.perf_counter() - t0
-                yield Event("evidence", "\n".join(e.text for e in shown), evidence=shown)
+                yield Event.quoting(shown)
             t_t = time.perf_counter()
             with self.llm.turn():
                 chinese = chinese_query(self.llm, query)
@@ -351,7 +356,7 @@ class Answerer:
         result.evidence = [e.to_dict() for e in quotes]
         result.timings.setdefault("first_evidence", time.perf_counter() - t0)
         if quotes != shown:
-            yield Event("evidence", "\n".join(e.text for e in quotes), evidence=quotes)
+            yield Event.quoting(quotes)
         yield Event("status", "generating")
         reasoning, raw = yield from self._generate(query, selected, lang, result, t0)
         result.raw_answer = raw

@@ -83,6 +83,22 @@ def fit(vectors: np.ndarray, texts: list[str], labels: list[str], c: float = REG
     return Fitted(vectorizer, model)
 
 
+def cross_validated(vectors: np.ndarray, texts: list[str], labels: list[str], c: float = REGULARISATION,
+                    folds: int = 5) -> tuple[np.ndarray, list[str]]:
+    """Out-of-fold class probabilities of every example (rows) and the classes (columns): each fold is scored
+    by a model fitted on the others (a fixed shuffle, so runs compare)."""
+    order = np.random.default_rng(0).permutation(len(labels))
+    classes = sorted(set(labels))
+    out = np.zeros((len(labels), len(classes)))
+    for f in range(folds):
+        test = order[f::folds]
+        train = np.setdiff1d(order, test)
+        model = fit(vectors[train], [texts[i] for i in train], [labels[i] for i in train], c)
+        probs = model.probabilities(vectors[test], [texts[i] for i in test])
+        out[np.ix_(test, [classes.index(k) for k in model.classes])] = probs
+    return out, classes
+
+
 class ExampleClassifier:
     """Callable ``classifier(text) -> {label: probability}`` fitted on ``examples`` over an embeddings object
     with ``embed_queries`` (texts are embedded with e5's ``query:`` prompt, as the examples were)."""
