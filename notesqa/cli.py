@@ -139,7 +139,7 @@ def ask(
                 out.print("[bold]笔记原文 / from your notes[/] [dim](a quote, not the answer)[/]")
                 for e in item.evidence:
                     out.print(f"  “{e.text}”", markup=False)
-                    out.print("  — " + " > ".join([e.source, *(e.headings or [e.title])]), style="dim", markup=False)
+                    out.print(f"  — {e.source} · {e.path}", style="dim", markup=False)
             elif not as_json and isinstance(item, Event) and item.kind == "replace":
                 out.print(f"\n[dim]in English:[/] {item.text}", end="")
             elif not as_json and isinstance(item, Event) and item.kind in ("reasoning", "answer"):

@@ -40,6 +40,11 @@ class Evidence:
     title: str = ""
     headings: tuple[str, ...] = ()
 
+    @property
+    def path(self) -> str:
+        """Where in the note: its heading path, else its title."""
+        return " › ".join(self.headings) or self.title
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "headings": list(self.headings)}
 

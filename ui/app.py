@@ -93,15 +93,12 @@ def sources_html(answer: Any, note_text: Any) -> str:
     return "".join(parts)
 
 
-def _where(e: Any) -> str:
-    return " › ".join([e.source, *(e.headings or ([e.title] if e.title else []))])
-
-
 def evidence_markdown(evidence: Any) -> str:
     """The chat message shown as soon as the best sentences are known, before the model's answer: each
     quote verbatim (escaped), with the note and heading path it comes from, under a label that says it is a
     quote and not the answer."""
-    quotes = [f"> {_esc(e.text).replace(chr(10), chr(10) + '> ')}\n>\n> — *{_esc(_where(e))}*" for e in evidence]
+    quotes = [f"> {_esc(e.text).replace(chr(10), chr(10) + '> ')}\n>\n> — *{_esc(e.source)} › {_esc(e.path)}*"
+              for e in evidence]
     return f"**{EVIDENCE_TITLE}**\n\n" + "\n\n".join(quotes)
 
 
@@ -111,9 +108,8 @@ def evidence_html(evidence: Any) -> str:
         return ""
     parts = ["<div class='evidence'><b>📌 笔记原文 / quoted from your notes</b>"]
     for e in evidence:
-        path = " › ".join(e.headings or ([e.title] if e.title else []))
         parts.append(f"<div class='src'><div class='meta'><b>{html.escape(e.source)}</b> · "
-                     f"{html.escape(path)} · chars {e.start}–{e.end}</div>"
+                     f"{html.escape(e.path)} · chars {e.start}–{e.end}</div>"
                      f"<div class='passage'><mark>{html.escape(e.text)}</mark></div></div>")
     parts.append("</div>")
     return "".join(parts)
