@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     """English questions also search, and pick the prompt's sentences, with a Chinese rendering made by the
     local model (notes are mostly Chinese; one short model turn after the cached prompt prefix, ~1-2 s)."""
 
+    decompose_questions: bool = True
+    """A question that asks several things ("A 是什么？B 有多大？", "X 和 Y 分别…") is answered part by part,
+    each with its own search and model turn (``rag.decompose``), then as one answer; costs a model turn per
+    part."""
+
     # --- answering ---------------------------------------------------------------------------
     llm: BundledLLM = "qwen2.5-coder-1.5b"
     """Which bundled GGUF to use when ``llm_path`` is not set."""

@@ -16,9 +16,11 @@ from ingest.embeddings import E5Embeddings, get_embeddings
 from notesqa.settings import Settings
 from rag import guard, prompts
 from rag.context import Selected, select_context, terms
+from rag.decompose import decompose
 from rag.followup import standalone
 from rag.intent import IntentClassifier
 from rag.multihop import follow
+from rag.quantity import quantities
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
 from rag.translate import chinese_query
 from rag.verify import GenreCheck
@@ -198,6 +200,41 @@ def _echoes(question: str, answer: str) -> bool:
     return len(q) >= 30 and run >= 0.8 * len(q) and len(a) - run <= 2 and not re.search(r"[0-9A-Za-z]", added)
 
 
+def merge(result: Answer, parts: Sequence[Answer], t0: float) -> Answer:
+    """One answer from the answers to a question's parts: their texts in order (an abstained part says so),
+    passages and citations renumbered after the parts before them, evidence, searches and token counts
+    added up. The whole abstains only when every part did (with the first part's reason)."""
+    lang = result.lang
+    texts, offset = [], 0
+    for p in parts:
+        if p.abstained:
+            texts.append(prompts.PART_ABSTAIN[lang].format(n=len(texts) + 1))
+        else:
+            texts.append(_CITE.sub(lambda m, k=offset: f"[{int(m.group(1)) + k}]", p.answer))
+            result.citations += [{**c, "n": c["n"] + offset} for c in p.citations]
+        result.passages += [{**x, "n": x["n"] + offset} for x in p.passages]
+        offset += len(p.passages)
+        seen = {r["chunk_id"] for r in result.retrieved}
+        result.retrieved += [r for r in p.retrieved if r["chunk_id"] not in seen]
+        result.evidence += p.evidence
+        result.search_queries += p.search_queries
+        for key, value in p.usage.items():
+            result.usage[key] = result.usage.get(key, 0) + value
+        for key, value in p.timings.items():
+            if value is None or key == "total":
+                continue
+            if key.startswith("first"):  # the first part's, when it got that far
+                result.timings.setdefault(key, value)
+            else:
+                result.timings[key] = result.timings.get(key, 0.0) + value
+        result.model = result.model or p.model
+    result.raw_answer = "\n\n".join(p.raw_answer for p in parts)
+    reasoning = "\n\n".join(f"({i}) {p.question}\n{p.reasoning}" for i, p in enumerate(parts, 1))
+    if all(p.abstained for p in parts):
+        return Answerer._finish(result, t0, parts[0].answer, parts[0].reason, reasoning=reasoning)
+    return Answerer._finish(result, t0, "\n\n".join(texts), "", reasoning=reasoning)
+
+
 class Answerer:
     """Retrieves, gates, prompts the local model, and checks the answer against the passages."""
 
@@ -235,6 +272,13 @@ class Answerer:
     def genre(self) -> GenreCheck:
         """What the written answer reads as (``rag.verify``)."""
         return GenreCheck(get_embeddings(self.settings), self.settings.cache_dir)
+
+    def _notes_of(self, hits: Sequence[Hit]) -> list[str]:
+        """The whole notes the hits come from, chunk by chunk (with heading paths): a name the question
+        asks about is often written once at the top of a list or section ("以GPT-3为例，…："), not in the
+        passage that holds the fact."""
+        sources = {h.chunk.source for h in hits}
+        return [c.embed_text for c in self.handle.get().chunks.values() if c.source in sources]
 
     # --- model -------------------------------------------------------------------------------
     @property
@@ -308,6 +352,43 @@ class Answerer:
                                reasoning=decision.why())
             return
 
+        parts = decompose(query) if s.decompose_questions else []
+        if parts:
+            yield from self._compose(result, t0, parts)
+        else:
+            yield from self._one(result, t0, query)
+
+    def _compose(self, result: Answer, t0: float, parts: Sequence[str]) -> Iterator[Event | Answer]:
+        """Answer each part of a several-part question on its own (search, passages, model turn, check), then
+        one answer made of the parts' answers in order, a part the notes do not answer said so in its place.
+        The stream shows every part's evidence (added up) and answer as they come."""
+        done: list[Answer] = []
+        quoted: tuple[Evidence, ...] = ()
+        for i, part in enumerate(parts):
+            sub = Answer(question=part, answer="", lang=result.lang, standalone_question=part,
+                         intent=result.intent)
+            opened: set[str] = set()  # the kinds of text this part has begun (each after a blank line)
+            for item in self._one(sub, t0, part):
+                if isinstance(item, Answer):
+                    break
+                if item.kind == "evidence":
+                    item = Event.quoting(quoted + item.evidence)
+                elif i and item.kind in ("reasoning", "answer") and item.kind not in opened:
+                    opened.add(item.kind)
+                    item = Event(item.kind, "\n\n" + item.text)
+                elif i and item.kind == "replace":
+                    item = Event("replace", "\n\n".join([*(x.answer for x in done), item.text]))
+                yield item
+            quoted += tuple(Evidence(**{**e, "headings": tuple(e["headings"])}) for e in sub.evidence)
+            done.append(sub)
+            if sub.abstained:
+                yield Event("answer", "\n\n" + prompts.PART_ABSTAIN[result.lang].format(n=i + 1))
+        yield merge(result, done, t0)
+
+    def _one(self, result: Answer, t0: float, query: str) -> Iterator[Event | Answer]:
+        """One question: search, gate, pick passages, show the evidence, the model turn, the check."""
+        s = self.settings
+        lang = result.lang
         t_r = time.perf_counter()
         hits = self.retrieve(query, max(s.top_k, s.context_passages))
         result.retrieved = [h.as_dict() for h in hits]
@@ -318,7 +399,7 @@ class Answerer:
         if not hits or top_dense < threshold:
             yield self._abstain(result, t0, "gate", f"Best passage similarity {top_dense:.3f} < {threshold}.")
             return
-        missing = guard.missing_terms(query, [h.chunk.embed_text for h in hits])
+        missing = guard.missing_terms(query, self._notes_of(hits))
         if missing:
             yield self._abstain(result, t0, "missing_terms", "The notes found do not mention: " + ", ".join(missing))
             return
@@ -339,7 +420,7 @@ class Answerer:
             result.timings["translate"] = time.perf_counter() - t_t
             if chinese:
                 wider = self.retriever()(query, max(s.top_k, s.context_passages), also=[chinese])
-                if not guard.missing_terms(query, [h.chunk.embed_text for h in wider]):
+                if not guard.missing_terms(query, self._notes_of(wider)):
                     renderings.append(chinese)
                     hits = wider
                     result.retrieved = [h.as_dict() for h in hits]
@@ -452,7 +533,10 @@ class Answerer:
         leak = prompts.SYSTEM_PROMPT[:60]
         if leak.lower() in raw.lower():
             return self._finish(result, t0, prompts.REFUSE[result.lang], "refused", reasoning=reasoning)
-        pairs = [(x.hit.chunk.context, x.passage.text) for x in selected]
+        # what frames a passage: its heading path, and the lead-ins of the chunk it was cut from (the part
+        # of the chunk given to the model may start below the sentence that names its subject)
+        pairs = [("\n".join([x.hit.chunk.context, *guard.lead_ins(x.hit.chunk.text)]), x.passage.text)
+                 for x in selected]
         ground = guard.check_grounding(question, body, pairs)
         if not ground.ok:
             kept = self._repair(question, body, pairs)
@@ -466,7 +550,7 @@ class Answerer:
             return self._abstain(result, t0, "ungrounded",
                                  f"{reasoning}\nThe answer is only numbers, but the question does not ask for a "
                                  "quantity.")
-        if asks_number and not re.search(r"\d", body):
+        if asks_number and not quantities(body):
             return self._abstain(result, t0, "ungrounded",
                                  f"{reasoning}\nThe question asks for a number or date; the answer has none.")
         cited = self._citations(raw, reasoning, body, selected, ground)

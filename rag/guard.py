@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ingest.chunking import table_spans
 from ingest.sparse import STOPWORDS, tokenize
+from rag.quantity import Quantity, derived, quantities, same, supported
 
 
 class QuestionError(ValueError):
@@ -86,7 +87,6 @@ UNITS = frozenset({"KB", "MB", "GB", "TB", "PB", "FLOPS", "FLOP", "GPU", "CPU", 
 names that pin down what a question is about."""
 
 _ENTITY = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*[A-Za-z0-9+]|[A-Za-z]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def _norm(text: str) -> str:
@@ -141,15 +141,16 @@ def anchor_terms(question: str) -> list[str]:
 _ENUMERATION = re.compile(r"(?m)(^|\s)(\d{1,2}[.)、]|[(（]\d{1,2}[)）])(?=\s|\D)")
 
 
-def answer_facts(answer: str, keep_single_digits: bool = True) -> list[str]:
-    """Checkable facts in an answer: numbers and specific names (everything else may be paraphrase).
+def answer_facts(answer: str, keep_single_digits: bool = True) -> tuple[list[Quantity], list[str]]:
+    """Checkable facts in an answer: its numbers (as values) and specific names (everything else may be
+    paraphrase).
 
     Citation markers and list numbering are not facts; single digits ("2 ways") only count when the
     question asks for a number.
     """
     text = _ENUMERATION.sub(" ", re.sub(r"\[\d+\]", " ", answer))
-    numbers = [n for n in _NUMBER.findall(text) if keep_single_digits or len(n) > 1]
-    return list(dict.fromkeys(numbers + specific_terms(text)))
+    numbers = [q for q in quantities(text) if keep_single_digits or q.digits > 1 or q.value >= 10]
+    return list({q.value: q for q in numbers}.values()), specific_terms(text)
 
 
 @dataclass(frozen=True)
@@ -160,25 +161,18 @@ class Grounding:
     """Indexes of the passages whose lines support the answer's facts."""
 
 
-def _number_in(num: str, hay: str) -> bool:
-    for m in re.finditer(re.escape(num), hay):
-        before = hay[m.start() - 1] if m.start() else ""
-        after = hay[m.end()] if m.end() < len(hay) else ""
-        if not (before.isdigit() or before == ".") and not (after.isdigit() or (after == "." and
-                                                             hay[m.end() + 1 : m.end() + 2].isdigit())):
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class _Line:
     text: str
     frame: str
     """The line under the passage's heading path and table header rows."""
     about: str
-    """What may name the line's subject: its frame and, outside tables, the line before it."""
+    """What may name the line's subject: its frame and, outside tables, the line before it and the last
+    line before it that ends with a colon (a list's lead-in)."""
     header: str
     """The header row of the table the line is a row of, else ""."""
+    numbers: tuple[Quantity, ...]
+    """The numbers in the line's frame."""
 
 
 def _lines(context: str, text: str) -> list[_Line]:
@@ -186,50 +180,74 @@ def _lines(context: str, text: str) -> list[_Line]:
     tables = table_spans(text)
     headers = "\n".join(h for _, _, h in tables)
     out: list[_Line] = []
-    pos, prev = 0, ""
+    pos, prev, lead = 0, "", ""
     for line in text.split("\n"):
         start, pos = pos, pos + len(line) + 1
         # the heading path and the table header row frame every line of a passage
         frame = f"{context}\n{headers}\n{line}"
         table = next(((a, b, h) for a, b, h in tables if a <= start < b), None)
-        # outside tables, the line before may name the subject ("• CoT prompting" / "  (2022 年提出)")
-        about = frame if table else f"{frame}\n{prev}"
+        # outside tables, the line before may name the subject ("• CoT prompting" / "  (2022 年提出)"), and
+        # so may the sentence that leads into a list ("以GPT-3为例，使用的参数如下：" / "- 线性学习率预热…")
+        about = frame if table else f"{frame}\n{prev}\n{lead}"
         header = table[2] if table and line.strip() != table[2] else ""
-        out.append(_Line(line, frame, about, header))
+        out.append(_Line(line, frame, about, header, tuple(quantities(frame))))
         prev = line if line.strip() else prev
+        lead = line if line.rstrip().endswith((":", "：")) else lead
     return out
 
 
-def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, str]]) -> Grounding:
-    """Every number/name in the answer must appear in a passage line that (with the line before it, outside
-    tables) also mentions what was asked.
+def lead_ins(text: str) -> list[str]:
+    """The lines of ``text`` that end with a colon: sentences that say what the lines after them are about
+    ("以GPT-3为例，使用的参数如下：", "架构的形状（如何分配1750亿个参数）：")."""
+    return [line.strip() for line in text.split("\n") if line.rstrip().endswith((":", "："))]
 
-    ``passages`` are ``(context, text)`` pairs: the heading path (and table header) counts as part of every
-    line, so "1.3 B" under the heading "Kosmos-1" supports "Kosmos-1 has 1.3B parameters", while "65B" in
-    the LLaMA row of a table does not support an answer about Claude3.
+
+def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, str]]) -> Grounding:
+    """Every number/name in the answer must appear in a passage line that (with the line before it and
+    the list's lead-in, outside tables) also mentions what was asked.
+
+    Numbers are compared as values (``rag.quantity``): "1.3 B" supports "13 亿", "81.8 到 89.4" supports
+    "7.6" (a difference of two numbers of one passage). ``passages`` are ``(context, text)`` pairs: the
+    heading path (and table header) counts as part of every line, so "1.3 B" under the heading "Kosmos-1"
+    supports "Kosmos-1 has 1.3B parameters", while "65B" in the LLaMA row of a table does not support an
+    answer about Claude3.
     """
-    q_norm, q_nums = _norm(question), set(_NUMBER.findall(question))
-    facts = [f for f in answer_facts(answer, keep_single_digits=asks_for_number(question))
-             if (f not in q_nums if _NUMBER.fullmatch(f) else _norm(f) not in q_norm)]
-    if not facts:
+    q_norm, q_values = _norm(question), [q.value for q in quantities(question)]
+    numbers, names = answer_facts(answer, keep_single_digits=asks_for_number(question))
+    numbers = [q for q in numbers if not any(same(q.value, v) for v in q_values)]
+    names = [f for f in names if _norm(f) not in q_norm]
+    if not numbers and not names:
         return Grounding(True, (), tuple(range(len(passages))) if passages else ())
     anchors = anchor_terms(question)
     framed = [_lines(context, text) for context, text in passages]
     unsupported: list[str] = []
     supporting: set[int] = set()
-    for fact in facts:
+
+    def on_topic(ln: _Line) -> bool:
+        return not anchors or any(_mentions(a, ln.about) for a in anchors)
+
+    for fact in [*numbers, *names]:
         found = False
-        number = bool(_NUMBER.fullmatch(fact))
         for i, lines in enumerate(framed):
             for ln in lines:
-                has_fact = _number_in(fact, ln.frame.lower()) if number else _present(fact, _norm(ln.frame))
-                if number and has_fact and ln.header:  # not "3125"; and under the column asked about
-                    has_fact = column_ok(question, ln.header, ln.text, fact)
-                if has_fact and (not anchors or any(_mentions(a, ln.about) for a in anchors)):
+                if isinstance(fact, Quantity):
+                    has_fact = supported(fact, list(ln.numbers))
+                    if has_fact and ln.header:  # and under the column the question asks about
+                        has_fact = column_ok(question, ln.header, ln.text, fact)
+                else:
+                    has_fact = _present(fact, _norm(ln.frame))
+                if has_fact and on_topic(ln):
                     found = True
                     supporting.add(i)
+            context, text = passages[i]
+            if not found and isinstance(fact, Quantity) and not any(ln.header for ln in lines) and (
+                    not anchors or any(_mentions(a, f"{context}\n{text}") for a in anchors)) and derived(
+                    fact, quantities(text)):
+                # worked out from two numbers of one prose passage ("由81.8到89.4" -> "提高了7.6")
+                found = True
+                supporting.add(i)
         if not found:
-            unsupported.append(fact)
+            unsupported.append(fact.text if isinstance(fact, Quantity) else fact)
     return Grounding(not unsupported, tuple(unsupported), tuple(sorted(supporting)))
 
 
@@ -252,7 +270,7 @@ def _bigrams(text: str) -> set[str]:
     return {t[i : i + 2] for i in range(len(t) - 1)} or {t}
 
 
-def column_ok(question: str, header: str, row: str, number: str) -> bool:
+def column_ok(question: str, header: str, row: str, number: Quantity) -> bool:
     """When the question names columns of the table ("参数量", "上下文长度"), a number taken from a row
     must sit in one of them. A row with more or fewer cells than the header (a missing cell, a name with
     a space) is read both ways, lined up from the left and from the right; the number must be under a
@@ -265,7 +283,7 @@ def column_ok(question: str, header: str, row: str, number: str) -> bool:
         return True
     cells = table_cells(row)
     shift = len(heads) - len(cells)
-    return any(_number_in(number, c.lower()) and (k in named or k + shift in named) for k, c in enumerate(cells))
+    return any(supported(number, quantities(c)) and (k in named or k + shift in named) for k, c in enumerate(cells))
 
 
 _ASKS_NUMBER = re.compile(

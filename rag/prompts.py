@@ -53,6 +53,13 @@ ABSTAIN = {
 }
 """The fixed phrases shown when the system declines because the notes are silent."""
 
+PART_ABSTAIN = {
+    "zh": "（第{n}问：笔记里没有找到答案。）",
+    "en": "(Part {n}: the notes don't cover it.)",
+}
+"""Said in place of the answer to one part of a several-part question that the notes do not answer (by its
+number, not its words: the answer never repeats the question)."""
+
 REFUSE = {
     "zh": "这个请求与笔记问答无关或试图改变系统规则，我不能照做。可以问我笔记里的内容。",
     "en": "I can't do that: the request tries to change my rules or is unrelated to your notes. "

@@ -88,9 +88,26 @@ def test_grounding_reads_a_sub_line_with_the_line_that_names_its_subject() -> No
 
 def test_grounding_rejects_numbers_from_another_row_or_nowhere() -> None:
     g = check_grounding("Claude3 Opus 的参数量是多少?", "Claude3 Opus 有 65B 参数。", [TABLE])
-    assert not g.ok and g.unsupported == ("65",)
-    assert not check_grounding("Kosmos-1 有多少参数?", "Kosmos-1 有 13 亿参数。", [KOSMOS]).ok
+    assert not g.ok and g.unsupported == ("65B",)
+    assert not check_grounding("Kosmos-1 有多少参数?", "Kosmos-1 有 13B 参数。", [KOSMOS]).ok
     assert not check_grounding("GPT-4 有多少参数?", "1760B", [("x", "GPT-4 17601B")]).ok
+
+
+def test_grounding_compares_numbers_as_values() -> None:
+    # the same value however it is spelled: a multiplier, a thousands separator, a number word
+    assert check_grounding("Kosmos-1 有多少参数?", "Kosmos-1 有 13 亿参数。", [KOSMOS]).ok
+    gpt3 = ("GPT-3 > 训练", "以GPT-3为例：\n- 批量：320万个token\n- 线性学习率预热（前3.75亿个token）")
+    assert check_grounding("GPT-3 的学习率预热覆盖了多少 token?", "375 million tokens", [gpt3]).ok
+    assert check_grounding("GPT-3 的批量是多少?", "3,200,000 tokens", [gpt3]).ok
+    assert not check_grounding("GPT-3 的批量是多少?", "3.2 billion tokens", [gpt3]).ok
+    plan = ("About", "The initial version is set to be completed in three months.")
+    assert check_grounding("How long would the first version take?", "3 months", [plan]).ok
+    # a difference of two numbers of one passage, at the precision written; not a one-digit chance match
+    squad = ("训练", "RoBERTa在各种基准上显著提高了BERT的准确性（例如，在SQuAD上由81.8到89.4）。")
+    assert check_grounding("RoBERTa 在 SQuAD 上提高了多少?", "提高了 7.6 分（81.8 到 89.4）。", [squad]).ok
+    assert not check_grounding("RoBERTa 在 SQuAD 上提高了多少?", "提高了 7.9 分。", [squad]).ok
+    # digits inside a name are not a quantity
+    assert check_grounding("GPT-4 用什么训练?", "用 A100 训练 GPT-4", [("x", "用 A100 训练 GPT-4")]).ok
 
 
 def test_number_questions_and_number_only_answers() -> None:
@@ -104,7 +121,7 @@ def test_a_number_must_come_from_the_column_the_question_names() -> None:
     shown = ("LLM Products", f"{header}\n{TABLE[1]}")  # as in the prompt: the header row above the rows
     assert check_grounding("产品表里 GPT-4 的上下文长度是多少?", "8, 32 KB", [shown]).ok
     wrong_column = check_grounding("产品表里 GPT-4 的上下文长度是多少?", "1760B", [shown])
-    assert not wrong_column.ok and wrong_column.unsupported == ("1760",)
+    assert not wrong_column.ok and wrong_column.unsupported == ("1760B",)
     # the Claude3 row has 7 cells under 6 headers: "200" cannot be shown to be its parameter count
     assert not check_grounding("Claude3 Opus 的参数量是多少?", "200", [shown]).ok
     assert check_grounding("Claude3 的上下文长度是多少?", "200 KB", [shown]).ok  # lined up from the right
