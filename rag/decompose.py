@@ -35,23 +35,31 @@ _THESE_TWO = re.compile(r"^\s*(?:这|那)?(?:两|二)(?:个|种|者|类|项)?(?=
 _PLURAL = re.compile(r"它们|他们|她们|\b(?:they|them)\b", re.IGNORECASE)
 
 
+def _coordination(text: str) -> tuple[str, str, int, int] | None:
+    """The last "X 和 Y" / "X and Y" in ``text``: ``(x, y, start, end)``. Chinese has no spaces to end Y
+    at: Y parallel to a Chinese X is as long as X ("短期记忆和长期记忆通常…")."""
+    zh = bool(_CJK.search(text))
+    found = list((_PAIR_ZH if zh else _PAIR_EN).finditer(text))
+    if not found:
+        return None
+    m = found[-1]
+    x, y = m.group(1).strip(), m.group(2).strip()
+    if zh and _CJK.search(y) and len(y) > len(x) and _CJK.search(x):
+        y = y[: len(x)]
+    return x, y, m.start(), m.start(2) + len(y)
+
+
 def _pair(question: str) -> list[str]:
     """``[question about X, question about Y]`` for "X 和 Y 分别…" / "X and Y … respectively", else []."""
     zh = bool(_CJK.search(question))
     each = (_EACH_ZH if zh else _EACH_EN).search(question)
-    if not each:
+    found = _coordination(question[: each.start()]) if each else None
+    if not found:
         return []
-    pairs = list((_PAIR_ZH if zh else _PAIR_EN).finditer(question[: each.start()]))
-    if not pairs:
-        return []
-    m = pairs[-1]  # the coordination closest before the distributive word
-    x, y = m.group(1).strip(), m.group(2).strip()
-    if zh and _CJK.search(y) and len(y) > len(x) and _CJK.search(x):
-        y = y[: len(x)]  # parallel terms ("短期记忆和长期记忆通常分别…"): Y is as long as X
-    rest_start = m.start(2) + len(y)
+    x, y, start, end = found
     out = []
     for term in (x, y):
-        text = question[: m.start()] + term + _THESE_TWO.sub("", question[rest_start:])
+        text = question[:start] + term + _THESE_TWO.sub("", question[end:])
         text = (_EACH_ZH if zh else _EACH_EN).sub("", text, count=1)
         out.append(re.sub(r"\s+([?？,，])", r"\1", re.sub(r"\s{2,}", " ", text)).strip())
     return out
@@ -64,11 +72,11 @@ def decompose(question: str) -> list[str]:
         return _pair(question)
     out: list[str] = []
     for i, part in enumerate(parts):
-        if i and BACK_REFERENCE.search(part) and not names(parts[i - 1]):
-            return []  # asks about the previous part's answer
-        pair = (_PAIR_ZH if _CJK.search(parts[i - 1]) else _PAIR_EN).search(parts[i - 1]) if i else None
+        pair = _coordination(parts[i - 1]) if i else None
         if pair and _PLURAL.search(part):  # "X 和 Y …？它们各自…？": the pronoun stands for the pair
-            part = _PLURAL.sub(pair.group(0), part, count=1)
+            part = _PLURAL.sub(parts[i - 1][pair[2] : pair[3]], part, count=1)
+        elif i and BACK_REFERENCE.search(part) and not names(parts[i - 1]):
+            return []  # asks about the previous part's answer
         elif i and not names(part):
             filled = standalone(part, [(parts[i - 1], "")])
             if filled == part and (subject := subject_of(parts[i - 1])) and subject not in part:

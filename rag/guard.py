@@ -128,11 +128,23 @@ def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
     return [t for t in specific_terms(question) if not _present(t, hay)]
 
 
+_ALIAS = re.compile(r"([\u4e00-\u9fff]{2,})\s*[（(]\s*([A-Za-z][\w.\- ]*?)\s*[）)]"
+                    r"|([A-Za-z][\w.\-]*)\s*[（(]\s*([\u4e00-\u9fff]{2,})\s*[）)]")
+"""A name with its other name in brackets: "加州消费者隐私法案（CCPA）", "RLHF（人类反馈强化学习）"."""
+
+
+def aliases(text: str) -> list[str]:
+    """The Chinese names that ``text`` gives a Latin name in brackets, or the other way round: notes often
+    write only one of the two."""
+    return [m.group(1) or m.group(4) for m in _ALIAS.finditer(text)]
+
+
 def anchor_terms(question: str) -> list[str]:
-    """What an answer's facts must sit next to: the question's specific names, else its content words."""
+    """What an answer's facts must sit next to: the question's specific names (and the other names the
+    question gives them in brackets), else its content words."""
     names = specific_terms(question)
     if names:
-        return names
+        return list(dict.fromkeys(names + aliases(question)))
     latin = [w for w in re.findall(r"[A-Za-z]{3,}", question) if w.lower() not in STOPWORDS]
     cjk = [t for t in tokenize(question) if len(t) >= 2 and re.search(r"[\u4e00-\u9fff]", t)]
     return list(dict.fromkeys(latin + cjk))

@@ -28,7 +28,7 @@ WORDS = {w: float(i) for i, w in enumerate(
 
 _SCALES = "|".join(sorted((re.escape(k) for k in SCALE), key=len, reverse=True))
 _QUANTITY = re.compile(
-    rf"(?<![A-Za-z0-9.])(\d+(?:,\d{{3}})+(?!\d)|\d+(?:\.\d+)?)\s?({_SCALES})?(?![A-Za-z0-9])"
+    rf"(?<![A-Za-z0-9.])(\d+(?:,\d{{3}})+(?!\d)|\d+(?:\.\d+)?)(?:\s?({_SCALES})(?![A-Za-z0-9]))?"
     rf"|\b({'|'.join(WORDS)})\b(?:\s({_SCALES})\b)?",
     re.IGNORECASE,
 )

@@ -255,3 +255,4 @@ def test_an_english_question_shows_evidence_before_its_chinese_rendering_is_made
     assert isinstance(final, Answer) and asked
     shown = [e for e in events if e.kind == "evidence"][-1]
     assert [q.to_dict() for q in shown.evidence] == final.evidence  # the last one shown is the answer's
+

@@ -110,6 +110,12 @@ def test_grounding_compares_numbers_as_values() -> None:
     assert check_grounding("GPT-4 用什么训练?", "用 A100 训练 GPT-4", [("x", "用 A100 训练 GPT-4")]).ok
 
 
+def test_a_name_given_in_brackets_is_as_good_as_the_name() -> None:
+    law = ("隐私 > 加州消费者隐私法案", "这项法案适用于年收入至少为2500万美元的企业。")
+    assert check_grounding("加州消费者隐私法案（CCPA）适用于年收入多少以上的企业？", "2500万美元", [law]).ok
+    assert not check_grounding("CCPA 适用于年收入多少以上的企业？", "2500万美元", [law]).ok
+
+
 def test_number_questions_and_number_only_answers() -> None:
     assert asks_for_number("它是什么时候发布的?") and asks_for_number("How many parameters?")
     assert not asks_for_number("LamDA 的定位是什么?")
