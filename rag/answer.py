@@ -16,7 +16,7 @@ from ingest.embeddings import E5Embeddings, get_embeddings
 from notesqa.settings import Settings
 from rag import guard, prompts
 from rag.context import Selected, select_context, terms
-from rag.decompose import decompose
+from rag.decompose import Part, decompose
 from rag.followup import standalone
 from rag.intent import IntentClassifier
 from rag.multihop import follow
@@ -358,17 +358,17 @@ class Answerer:
         else:
             yield from self._one(result, t0, query)
 
-    def _compose(self, result: Answer, t0: float, parts: Sequence[str]) -> Iterator[Event | Answer]:
+    def _compose(self, result: Answer, t0: float, parts: Sequence[Part]) -> Iterator[Event | Answer]:
         """Answer each part of a several-part question on its own (search, passages, model turn, check), then
         one answer made of the parts' answers in order, a part the notes do not answer said so in its place.
         The stream shows every part's evidence (added up) and answer as they come."""
         done: list[Answer] = []
         quoted: tuple[Evidence, ...] = ()
         for i, part in enumerate(parts):
-            sub = Answer(question=part, answer="", lang=result.lang, standalone_question=part,
+            sub = Answer(question=part.question, answer="", lang=result.lang, standalone_question=part.question,
                          intent=result.intent)
             opened: set[str] = set()  # the kinds of text this part has begun (each after a blank line)
-            for item in self._one(sub, t0, part):
+            for item in self._one(sub, t0, part.question, part.search):
                 if isinstance(item, Answer):
                     break
                 if item.kind == "evidence":
@@ -385,12 +385,13 @@ class Answerer:
                 yield Event("answer", "\n\n" + prompts.PART_ABSTAIN[result.lang].format(n=i + 1))
         yield merge(result, done, t0)
 
-    def _one(self, result: Answer, t0: float, query: str) -> Iterator[Event | Answer]:
-        """One question: search, gate, pick passages, show the evidence, the model turn, the check."""
+    def _one(self, result: Answer, t0: float, query: str, search: str = "") -> Iterator[Event | Answer]:
+        """One question: search (with ``search`` when given), gate, pick passages, show the evidence, the
+        model turn, the check."""
         s = self.settings
         lang = result.lang
         t_r = time.perf_counter()
-        hits = self.retrieve(query, max(s.top_k, s.context_passages))
+        hits = self.retrieve(search or query, max(s.top_k, s.context_passages))
         result.retrieved = [h.as_dict() for h in hits]
         result.timings["retrieve"] = time.perf_counter() - t_r
 
@@ -419,7 +420,7 @@ class Answerer:
                 chinese = chinese_query(self.llm, query)
             result.timings["translate"] = time.perf_counter() - t_t
             if chinese:
-                wider = self.retriever()(query, max(s.top_k, s.context_passages), also=[chinese])
+                wider = self.retriever()(search or query, max(s.top_k, s.context_passages), also=[chinese])
                 if not guard.missing_terms(query, self._notes_of(wider)):
                     renderings.append(chinese)
                     hits = wider

@@ -15,6 +15,7 @@ be asked before that answer is known: such questions are not split (``rag.multih
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from rag.context import sub_questions
 from rag.followup import standalone, subject_of
@@ -65,13 +66,25 @@ def _pair(question: str) -> list[str]:
     return out
 
 
-def decompose(question: str) -> list[str]:
+@dataclass(frozen=True)
+class Part:
+    """One part of a several-part question."""
+
+    question: str
+    """The part as a question that stands alone: what the model is asked."""
+    search: str
+    """What retrieval searches with: the part, and for a part that leans on the one before it (a pronoun, a
+    subject left out) that part too, which says where to look ("LLM 的三条发展方向里，T5 属于什么结构？")."""
+
+
+def decompose(question: str) -> list[Part]:
     """The question's parts, each standing alone, or [] when it asks one thing (or cannot be split)."""
     parts = sub_questions(question)
     if not parts:
-        return _pair(question)
-    out: list[str] = []
+        return [Part(p, p) for p in _pair(question)]
+    out: list[Part] = []
     for i, part in enumerate(parts):
+        own = part
         pair = _coordination(parts[i - 1]) if i else None
         if pair and _PLURAL.search(part):  # "X 和 Y …？它们各自…？": the pronoun stands for the pair
             part = _PLURAL.sub(parts[i - 1][pair[2] : pair[3]], part, count=1)
@@ -82,5 +95,6 @@ def decompose(question: str) -> list[str]:
             if filled == part and (subject := subject_of(parts[i - 1])) and subject not in part:
                 filled = f"{subject} {part}" if subject.isascii() else f"{subject}{part}"
             part = filled
-        out.extend(_pair(part) or [part])
+        search = part if part == own else f"{parts[i - 1]} {part}"
+        out.extend(Part(p, search if p == part else p) for p in (_pair(part) or [part]))
     return out if 1 < len(out) <= MAX_PARTS else []
