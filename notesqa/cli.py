@@ -180,7 +180,8 @@ def ui(
     host: Annotated[str | None, typer.Option("--host", help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (default 7860).")] = None,
 ) -> None:
-    """Start the chat UI (ingests the default corpus first if there is no index)."""
+    """Start the chat UI and the OpenAI-compatible API at /v1 (ingests the default corpus first if there is no
+    index)."""
     from ingest.store import IndexCorruptError
     from ui.app import launch
 
@@ -190,7 +191,7 @@ def ui(
             _ensure_index(settings)
         except IndexCorruptError as exc:  # the UI shows it and its Re-ingest button rebuilds
             typer.secho(f"warning: {exc}", fg=typer.colors.YELLOW, err=True)
-        typer.secho(f"notesqa UI on http://{settings.host}:{settings.port}", err=True)
+        typer.secho(f"notesqa UI on http://{settings.host}:{settings.port}/ (API: /v1)", err=True)
         launch(settings)
     except (*_user_errors(), ValueError) as exc:
         _fail(str(exc))
