@@ -6,13 +6,17 @@ import json
 import logging
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic_settings import SettingsConfigDict
 
 from notesqa.settings import Settings
+
+if TYPE_CHECKING:
+    from ui.chats import ChatStore
 
 app = typer.Typer(
     help="Local, private question answering over your own notes (Chinese + English).",
@@ -176,7 +180,8 @@ def ui(
     host: Annotated[str | None, typer.Option("--host", help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (default 7860).")] = None,
 ) -> None:
-    """Start the chat UI (ingests the default corpus first if there is no index)."""
+    """Start the chat UI and the OpenAI-compatible API at /v1 (ingests the default corpus first if there is no
+    index)."""
     from ingest.store import IndexCorruptError
     from ui.app import launch
 
@@ -186,7 +191,7 @@ def ui(
             _ensure_index(settings)
         except IndexCorruptError as exc:  # the UI shows it and its Re-ingest button rebuilds
             typer.secho(f"warning: {exc}", fg=typer.colors.YELLOW, err=True)
-        typer.secho(f"notesqa UI on http://{settings.host}:{settings.port}", err=True)
+        typer.secho(f"notesqa UI on http://{settings.host}:{settings.port}/ (API: /v1)", err=True)
         launch(settings)
     except (*_user_errors(), ValueError) as exc:
         _fail(str(exc))
@@ -312,6 +317,80 @@ def eval_compare(
     for name, r in rows.items():
         typer.echo(f"{name}: " + ", ".join(f"{k}={v}" for k, v in r.items() if v is not None and k != "n"))
     typer.echo(f"wrote {out}")
+
+
+chats_app = typer.Typer(help="Conversations kept by the chat UI (in data_dir/chats.sqlite3).", no_args_is_help=True)
+app.add_typer(chats_app, name="chats")
+
+
+class ExportFormat(StrEnum):
+    """File formats of ``notesqa chats export``."""
+
+    md = "md"
+    json = "json"
+
+
+def _chat_store(settings: Settings) -> ChatStore | None:
+    """The conversations store, or None when there is none yet (reading never creates one)."""
+    from ui.chats import DB_NAME, ChatStore, ChatStoreError
+
+    if not (Path(settings.data_dir) / DB_NAME).is_file():
+        return None
+    try:
+        return ChatStore.for_settings(settings)
+    except ChatStoreError as exc:
+        _fail(str(exc))
+    return None
+
+
+@chats_app.command("list")
+def chats_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List the conversations, most recently continued first: id, last change, turns, title."""
+    store = _chat_store(_settings())
+    conversations = store.list() if store is not None else []
+    if not conversations and not as_json:
+        typer.echo("No conversations yet.", err=True)
+    for c in conversations:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+        if as_json:
+            typer.echo(json.dumps({"id": c.id, "title": c.title, "updated": stamp, "turns": c.turn_count},
+                                  ensure_ascii=False))
+        else:
+            typer.echo(f"{c.id}  {stamp}  {c.turn_count:>3}  {c.title}")
+
+
+@chats_app.command("export")
+def chats_export(
+    conversation: Annotated[str | None, typer.Argument(help="Conversation id (default: all of them).")] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="md (sources as footnotes) or json.")] = (
+        ExportFormat.md),
+    out: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
+) -> None:
+    """Export one conversation, or all, as markdown or JSON."""
+    from ui.chats import ChatNotFoundError
+
+    store = _chat_store(_settings())
+    if store is None:
+        if conversation is not None:
+            _fail(f"No conversation {conversation!r}: there are no conversations yet.")
+        text = "" if fmt is ExportFormat.md else json.dumps({"conversations": []})
+    else:
+        try:
+            text = (store.export_markdown(conversation) if fmt is ExportFormat.md else
+                    json.dumps(store.export_json(conversation), ensure_ascii=False, indent=2))
+        except ChatNotFoundError as exc:
+            _fail(f"{exc.args[0]} (`notesqa chats list` shows the ids)")
+    if out is None:
+        typer.echo(text)
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc}")
+    typer.secho(f"wrote {out}", err=True)
 
 
 def _settings_from_config(config: Path | None, index: Path | None) -> Settings:

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache)
     """Where converted / reassembled bundled models are written once (e5 folder, GGUF files)."""
 
+    data_dir: Path = Path(".notesqa")
+    """Where the user's own records live: ``chats.sqlite3`` (conversations, and ratings of answers). Unlike
+    ``cache_dir`` nothing here can be rebuilt, so back it up with the notes."""
+
     # --- embeddings --------------------------------------------------------------------------
     embed_model: Path | None = None
     """A sentence-transformers folder to use instead of the bundled multilingual-e5-small."""
@@ -157,6 +161,10 @@ class Settings(BaseSettings):
 
     auth: str | None = None
     """Basic auth for the UI as ``user:password``."""
+
+    api_key: str | None = None
+    """Bearer key for the OpenAI-compatible API (``/v1/...``, served with the UI). Required when ``host`` is
+    not loopback; on loopback it is checked only when set."""
 
     max_upload_mb: float = Field(default=5.0, gt=0)
     """Largest note the UI accepts for upload."""

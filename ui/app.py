@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from notesqa.settings import Settings
+from ui.backend import Backend, model_choices
 
 EXAMPLES = [
     "什么是思维链(Chain of Thought)?",
@@ -115,17 +116,9 @@ def evidence_html(evidence: Any) -> str:
     return "".join(parts)
 
 
-def model_choices(settings: Settings) -> list[str]:
-    from rag.llm import BUNDLED
-
-    choices = list(BUNDLED)
-    if settings.llm_path is not None:
-        choices.insert(0, f"custom: {settings.llm_path}")
-    return choices
-
-
-def build_app(settings: Settings) -> Any:
-    """The Gradio Blocks app. Everything it does goes through ``rag.Answerer`` and ``ingest``."""
+def build_app(settings: Settings, backend: Backend | None = None) -> Any:
+    """The Gradio Blocks app. Everything it does goes through ``rag.Answerer`` and ``ingest``; ``backend``
+    holds the index and answerers (shared with the API when both are served)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -137,19 +130,11 @@ def build_app(settings: Settings) -> Any:
     from rag.answer import Answer, Answerer, Event
     from rag.guard import QuestionError
     from rag.llm import ModelFileError
-    from rag.retrieve import IndexHandle
 
-    answerers: dict[str, Answerer] = {}
-    handle = IndexHandle(settings)  # one loaded index, whatever model or passage count a chat picks
+    backend = backend or Backend(settings)
 
     def answerer_for(model: str, passages: int) -> Answerer:
-        update: dict[str, Any] = {"context_passages": int(passages)}
-        if not model.startswith("custom: "):
-            update.update(llm=model, llm_path=None)
-        key = f"{model}|{passages}"
-        if key not in answerers:
-            answerers[key] = Answerer(settings.model_copy(update=update), handle)
-        return answerers[key]
+        return backend.answerer(model, passages)
 
     def index_status() -> str:
         from ingest.store import read_manifest
@@ -272,8 +257,7 @@ def build_app(settings: Settings) -> Any:
     def warm_up() -> None:
         """Load the models in the background so the first question does not wait for them."""
         try:
-            answerer = answerer_for(settings.llm if not settings.llm_path else model_choices(settings)[0],
-                                    settings.context_passages)
+            answerer = answerer_for(backend.default_model, settings.context_passages)
             answerer.warm_up()
         except Exception as exc:  # the chat will show the same problem with its own message
             logging.getLogger(__name__).warning("warm-up failed: %s", exc)
@@ -333,17 +317,92 @@ def build_app(settings: Settings) -> Any:
     return demo
 
 
-def launch(settings: Settings, *, block: bool = True) -> Any:
-    """Serve the app on ``settings.host:port`` (loopback by default; other addresses require auth)."""
-    if not is_loopback(settings.host) and not settings.auth:
+class Server:
+    """The UI and the API on one address: a uvicorn server in this process, its socket bound at creation (so
+    a port in use is an ``OSError`` here, not a log line later)."""
+
+    def __init__(self, app: Any, host: str, port: int):
+        import socket
+
+        import uvicorn
+
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        self.socket = socket.socket(family, kind, proto)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind(addr)
+        except OSError:
+            self.socket.close()
+            raise
+        self.port = self.socket.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.port}/"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                                    timeout_graceful_shutdown=5))
+        self._thread: threading.Thread | None = None
+
+    def serve(self) -> None:
+        """Serve in this thread until Ctrl+C or SIGTERM."""
+        self.server.run(sockets=[self.socket])
+
+    def start(self, timeout_s: float = 60.0) -> Server:
+        """Serve from a background thread; returns once requests are accepted."""
+        import time
+
+        self._thread = threading.Thread(target=self.serve, daemon=True, name="notesqa-server")
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(f"the server on {self.url} did not start")
+            time.sleep(0.05)
+        return self
+
+    def close(self) -> None:
+        """Stop serving (waits for the background thread)."""
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.socket.close()
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse an address other than loopback unless both the UI (``NOTESQA_AUTH``) and the API
+    (``NOTESQA_API_KEY``) are protected."""
+    if is_loopback(settings.host):
+        return
+    if not settings.auth:
         raise PermissionError(
             f"Refusing to serve on {settings.host} without a password: set NOTESQA_AUTH=user:password "
             "(or keep NOTESQA_HOST=127.0.0.1)."
         )
+    if not settings.api_key:
+        raise PermissionError(
+            f"Refusing to serve the API on {settings.host} without a key: set NOTESQA_API_KEY to a long random "
+            "string (clients send it as 'Authorization: Bearer <key>'), or keep NOTESQA_HOST=127.0.0.1."
+        )
+
+
+def launch(settings: Settings, *, block: bool = True) -> Server:
+    """Serve the UI at ``/`` and the OpenAI-compatible API at ``/v1`` on ``settings.host:port``, one process
+    and one model queue (loopback by default; other addresses require ``auth`` and ``api_key``). With
+    ``block=False`` the server runs in a background thread and is returned started."""
+    check_exposure(settings)
     auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
     if auth is not None and len(auth) != 2:
         raise ValueError("NOTESQA_AUTH must look like user:password")
-    demo = build_app(settings)
-    demo.launch(server_name=settings.host, server_port=settings.port, auth=auth, prevent_thread_lock=not block,
-                show_error=True, footer_links=[], css=CSS, ssr_mode=False)
-    return demo
+    import gradio as gr
+
+    from ui.api import create_api
+
+    backend = Backend(settings)
+    api = create_api(backend, api_key=settings.api_key, loopback=is_loopback(settings.host))
+    server = Server(api, settings.host, settings.port)  # bound before the models start loading
+    demo = build_app(settings, backend)
+    gr.mount_gradio_app(api, demo, path="/", server_name=settings.host, server_port=server.port, auth=auth,
+                        show_error=True, footer_links=[], css=CSS, ssr_mode=False)
+    if block:
+        server.serve()
+        return server
+    return server.start()

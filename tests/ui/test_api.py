@@ -1,0 +1,295 @@
+"""The OpenAI-compatible API: handlers over a fake answerer (fast), and the real server answering through the
+official openai client and curl (slow)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from notesqa.settings import Settings
+from rag.answer import Answer, Event, Evidence
+from ui.api import (
+    ApiError,
+    ChatRequest,
+    chat_completion,
+    chat_completion_chunks,
+    check_access,
+    create_api,
+    parse_chat_request,
+    parse_search_request,
+)
+
+MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+QUOTE = Evidence("001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 100, 117, "Kosmos", ("多模态", "Kosmos-1"))
+CITE = {"n": 1, "source": "001_kosmos.txt", "chunk_id": "c7", "text": "…数据和模型规模:1.3 B 的参数…", "start": 90,
+        "end": 140, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"], "spans": [[100, 117]]}
+
+
+def answered() -> list[Event | Answer]:
+    """What ``Answerer.stream`` yields for an answered question (a draft that the check then rewrote)."""
+    final = Answer(question="Kosmos-1 有多少参数?", answer="Kosmos-1 有 1.3B 参数。 [1]", reasoning="段落[1]说：1.3 B",
+                   citations=[CITE], evidence=[QUOTE.to_dict()], usage={"prompt_tokens": 300, "completion_tokens": 20})
+    return [Event.quoting((QUOTE,)), Event("status", "generating"), Event("reasoning", "段落[1]说："),
+            Event("reasoning", "1.3 B"), Event("answer", "DRAFT 根据段落，"), Event("answer", "1.3B"), final]
+
+
+def abstained() -> list[Event | Answer]:
+    return [Answer(question="q", answer="笔记里没有找到这个问题的答案。", abstained=True, reason="gate",
+                   reasoning="Best passage similarity 0.700 < 0.82.")]
+
+
+class FakeService:
+    """Stands in for ``ui.backend.Backend``: canned answerer events, recorded calls."""
+
+    def __init__(self, items: Sequence[Event | Answer] = (), error: Exception | None = None,
+                 error_after: int | None = None):
+        self.settings = Settings(top_k=3, max_question_chars=50)
+        self.items, self.error, self.error_after = list(items), error, error_after
+        self.calls: list[tuple[str, str, list[tuple[str, str]]]] = []
+        self.closed = False
+
+    def models(self) -> list[str]:
+        return MODELS
+
+    @property
+    def default_model(self) -> str:
+        return MODELS[1]
+
+    def stream(self, model: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event | Answer]:
+        self.calls.append((model, question, list(history)))
+        try:
+            for i, item in enumerate(self.items):
+                if self.error is not None and i == (self.error_after or 0):
+                    raise self.error
+                yield item
+            if self.error is not None and not self.items:
+                raise self.error
+        finally:
+            self.closed = True
+
+    def search(self, query: str, k: int) -> list[dict[str, Any]]:
+        hit = {"source": "001_kosmos.txt", "chunk_id": "c7", "text": "1.3 B", "score": 0.05, "dense": 0.9,
+               "bm25": 3.2, "start": 90, "end": 140, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"]}
+        return [{**hit, "chunk_id": f"c{i}"} for i in range(k)]
+
+    def knowledge_base(self) -> dict[str, Any]:
+        return {"index": "/tmp/index", "notes": 5, "chunks": 126}
+
+
+def request(**body: Any) -> ChatRequest:
+    return parse_chat_request({"model": MODELS[1], "messages": [{"role": "user", "content": "Kosmos-1 有多少参数?"}],
+                               **body}, MODELS, MODELS[1])
+
+
+# --- request parsing ------------------------------------------------------------------------------
+def test_the_last_user_message_is_the_question_and_earlier_turns_the_history() -> None:
+    req = parse_chat_request({"messages": [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "Kosmos-1 是什么?"},
+        {"role": "assistant", "content": "一个多模态模型。[^1]\n\n[^1]: a.md › b"},
+        {"role": "user", "content": [{"type": "text", "text": "它有多少"}, {"type": "text", "text": "参数?"}]},
+    ], "stream": True, "stream_options": {"include_usage": True}, "temperature": 0.7}, MODELS, MODELS[1])
+    assert req.question == "它有多少\n参数?" and req.model == MODELS[1] and req.stream and req.include_usage
+    assert req.history == [("Kosmos-1 是什么?", "一个多模态模型。[^1]\n\n[^1]: a.md › b")]
+    two_users = parse_chat_request({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+                                    "model": MODELS[0]}, MODELS, MODELS[1])
+    assert two_users.history == [("a", "")] and two_users.question == "b" and two_users.model == MODELS[0]
+
+
+@pytest.mark.parametrize(("body", "param", "words"), [
+    ([], None, "JSON object"),
+    ({}, "messages", "non-empty list"),
+    ({"messages": []}, "messages", "non-empty list"),
+    ({"messages": ["hi"]}, "messages", "role"),
+    ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, "messages", "last"),
+    ({"messages": [{"role": "system", "content": "only rules"}]}, "messages", "last"),
+    ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", "not supported"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+     "messages[0].content", "only text parts"),
+    ({"messages": [{"role": "user", "content": 42}]}, "messages[0].content", "string"),
+    ({"messages": [{"role": "user", "content": "q"}], "model": "gpt-4o"}, "model", "GET /v1/models"),
+    ({"messages": [{"role": "user", "content": "q"}], "stream": "yes"}, "stream", "true or false"),
+    ({"messages": [{"role": "user", "content": "q"}], "n": 2}, "n", "n=1"),
+    ({"messages": [{"role": "user", "content": "q"}], "tools": [{"type": "function"}]}, "tools", "not supported"),
+])
+def test_bad_requests_are_400_with_a_clear_message(body: Any, param: str | None, words: str) -> None:
+    with pytest.raises(ApiError) as err:
+        parse_chat_request(body, MODELS, MODELS[1])
+    assert err.value.status == 400 and err.value.param == param and words in err.value.message
+    assert set(err.value.body()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_search_request() -> None:
+    assert parse_search_request({"query": "Kosmos"}, 5) == ("Kosmos", 5)
+    assert parse_search_request({"query": "Kosmos", "top_k": 7}, 5) == ("Kosmos", 7)
+    for bad in ({"query": ""}, {"query": 3}, {"query": "q", "k": 0}, {"query": "q", "k": 51},
+                {"query": "q", "k": True}):
+        with pytest.raises(ApiError):
+            parse_search_request(bad, 5)
+
+
+# --- answers ---------------------------------------------------------------------------------------
+def test_a_completion_has_footnotes_and_citations() -> None:
+    service = FakeService(answered())
+    body = chat_completion(request(), service)
+    message = body["choices"][0]["message"]
+    assert message["content"] == "Kosmos-1 有 1.3B 参数。[^1]\n\n[^1]: 001_kosmos.txt › 多模态 › Kosmos-1"
+    assert "DRAFT" not in message["content"]
+    assert message["citations"] == [CITE] and message["notesqa"]["abstained"] is False
+    assert message["notesqa"]["evidence"][0]["text"] == QUOTE.text
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
+    assert body["choices"][0]["finish_reason"] == "stop" and body["model"] == MODELS[1]
+    assert body["usage"] == {"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320}
+    assert service.calls == [(MODELS[1], "Kosmos-1 有多少参数?", [])]
+
+
+def test_an_abstention_is_plain_assistant_text() -> None:
+    body = chat_completion(request(), FakeService(abstained()))
+    message = body["choices"][0]["message"]
+    assert message["content"] == "笔记里没有找到这个问题的答案。" and message["citations"] == []
+    assert message["notesqa"]["abstained"] is True and message["notesqa"]["reason"] == "gate"
+
+
+def test_the_stream_sends_quotes_and_reasoning_first_and_the_checked_answer_last() -> None:
+    chunks = list(chat_completion_chunks(request(stream=True, stream_options={"include_usage": True}),
+                                         FakeService(answered())))
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert len({c["id"] for c in chunks}) == 1 and all(c["object"] == "chat.completion.chunk" for c in chunks)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    thinking = "".join(d.get("reasoning_content", "") for d in deltas)
+    assert thinking.startswith("> 数据和模型规模:1.3 B 的参数\n> — 001_kosmos.txt › 多模态 › Kosmos-1")
+    assert thinking.endswith("段落[1]说：1.3 B")
+    assert "DRAFT" not in json.dumps(chunks, ensure_ascii=False)  # the unchecked draft is never sent
+    last = chunks[-2]["choices"][0]
+    assert last["finish_reason"] == "stop"
+    assert last["delta"]["content"].endswith("[^1]: 001_kosmos.txt › 多模态 › Kosmos-1")
+    assert last["delta"]["citations"] == [CITE]
+    assert [c["finish_reason"] for c in (x["choices"][0] for x in chunks[:-2])] == [None] * (len(chunks) - 2)
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 320
+
+
+def test_a_streamed_decline_carries_its_reason_as_reasoning() -> None:
+    chunks = list(chat_completion_chunks(request(stream=True), FakeService(abstained())))
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[1] == {"reasoning_content": "Best passage similarity 0.700 < 0.82."}
+    assert deltas[2]["content"] == "笔记里没有找到这个问题的答案。" and deltas[2]["notesqa"]["abstained"] is True
+
+
+def test_errors_before_the_answer_are_raised_and_after_it_are_the_last_chunk() -> None:
+    from ingest.store import IndexMissingError
+    from rag.guard import QuestionError
+
+    with pytest.raises(ApiError) as err:
+        next(chat_completion_chunks(request(stream=True), FakeService(error=QuestionError("too long"))))
+    assert err.value.status == 400 and err.value.param == "messages"
+    with pytest.raises(ApiError) as err:
+        chat_completion(request(), FakeService(error=IndexMissingError("no index at x")))
+    assert err.value.status == 503 and err.value.code == "no_index"
+    service = FakeService(answered(), error=RuntimeError("boom"), error_after=3)
+    chunks = list(chat_completion_chunks(request(stream=True), service))
+    assert chunks[-1]["error"]["type"] == "server_error" and "RuntimeError" in chunks[-1]["error"]["message"]
+    assert service.closed
+
+
+def test_a_stream_stopped_early_closes_the_answer() -> None:
+    service = FakeService(answered())
+    chunks = chat_completion_chunks(request(stream=True), service)
+    next(chunks), next(chunks)
+    chunks.close()  # what the server does when the client goes away
+    assert service.closed
+
+
+# --- access ------------------------------------------------------------------------------------------
+def test_access_needs_the_key_when_one_is_set() -> None:
+    check_access("Bearer s3cret", "example.org", "s3cret", loopback=False)
+    check_access("bearer  s3cret ", "127.0.0.1:7860", "s3cret", loopback=True)
+    for header in (None, "", "Bearer wrong", "Basic s3cret", "s3cret"):
+        with pytest.raises(ApiError) as err:
+            check_access(header, "127.0.0.1", "s3cret", loopback=True)
+        assert err.value.status == 401 and err.value.code == "invalid_api_key"
+
+
+def test_without_a_key_only_loopback_host_names_are_served() -> None:
+    for host in ("127.0.0.1:7860", "localhost", "LOCALHOST:80", "[::1]:7860", "::1"):
+        check_access(None, host, None, loopback=True)
+    for host in ("evil.example:7860", "127.0.0.1.evil.example", None, "192.168.1.2"):
+        with pytest.raises(ApiError) as err:
+            check_access(None, host, None, loopback=True)
+        assert err.value.status == 403
+    with pytest.raises(ApiError):
+        check_access(None, "127.0.0.1", None, loopback=False)
+
+
+def test_a_non_loopback_bind_needs_a_password_and_a_key() -> None:
+    from ui.app import launch
+
+    with pytest.raises(PermissionError, match="NOTESQA_AUTH"):
+        launch(Settings(host="0.0.0.0"), block=False)
+    with pytest.raises(PermissionError, match="NOTESQA_API_KEY"):
+        launch(Settings(host="0.0.0.0", auth="me:pw"), block=False)
+    with pytest.raises(PermissionError, match="NOTESQA_API_KEY"):
+        launch(Settings(host="192.168.1.10", auth="me:pw", api_key=""), block=False)
+
+
+# --- the routes, in process ----------------------------------------------------------------------------
+def client(service: FakeService, api_key: str | None = None, host: str = "127.0.0.1") -> Any:
+    from fastapi.testclient import TestClient
+
+    return TestClient(create_api(service, api_key=api_key, loopback=True), base_url=f"http://{host}:7860")
+
+
+def test_routes_models_search_and_completion() -> None:
+    c = client(FakeService(answered()))
+    models = c.get("/v1/models").json()
+    assert [m["id"] for m in models["data"]] == MODELS and models["data"][0]["knowledge_base"]["chunks"] == 126
+    found = c.post("/v1/search", json={"query": "Kosmos-1 参数"}).json()
+    assert len(found["data"]) == 3 and found["data"][0]["rank"] == 1 and found["data"][0]["path"] == "多模态 › Kosmos-1"
+    assert {"score", "dense", "bm25", "source", "start", "end", "text"} <= set(found["data"][0])
+    r = c.post("/v1/chat/completions", json={"model": MODELS[1], "messages": [{"role": "user", "content": "q"}]})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["citations"] == [CITE]
+
+
+def test_route_streams_server_sent_events() -> None:
+    c = client(FakeService(answered()))
+    with c.stream("POST", "/v1/chat/completions",
+                  json={"stream": True, "messages": [{"role": "user", "content": "q"}]}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        lines = [x for x in r.iter_lines() if x]
+    assert all(x.startswith("data: ") for x in lines) and lines[-1] == "data: [DONE]"
+    chunks = [json.loads(x[6:]) for x in lines[:-1]]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["choices"][0]["delta"]["citations"]
+
+
+def test_route_errors_are_openai_shaped() -> None:
+    from rag.guard import QuestionError
+
+    c = client(FakeService(error=QuestionError("The question is too long.")))
+    cases = [
+        c.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}),
+        c.post("/v1/chat/completions", content=b'{"messages": []}', headers={"content-type": "text/plain"}),
+        c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "q"}], "model": "gpt-4"}),
+        c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "q"}]}),
+        c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "q"}], "stream": True}),
+        c.post("/v1/search", json={"query": "x" * 51}),
+    ]
+    for r in cases:
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"] == "application/json" and r.json()["error"]["message"]
+    assert "Content-Type: application/json" in cases[1].json()["error"]["message"]
+    assert cases[2].json()["error"]["code"] == "model_not_found"
+    assert c.get("/v1/embeddings").status_code == 404 and "error" in c.get("/v1/embeddings").json()
+    assert c.get("/v1/chat/completions").status_code == 405
+    assert "error" in c.get("/v1/chat/completions").json()
+
+
+def test_routes_check_the_key_and_the_host() -> None:
+    keyed = client(FakeService(answered()), api_key="s3cret", host="192.168.1.10")
+    r = keyed.get("/v1/models")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert keyed.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    rebound = client(FakeService(answered()), host="evil.example")
+    assert rebound.get("/v1/models").status_code == 403
+    assert rebound.post("/v1/search", json={"query": "q"}).status_code == 403
