@@ -15,13 +15,14 @@ import numpy as np
 from ingest.embeddings import E5Embeddings, get_embeddings
 from notesqa.settings import Settings
 from rag import guard, prompts
-from rag.context import Selected, select_context, terms
+from rag.context import Selected, select_context
 from rag.decompose import Part, decompose
 from rag.followup import standalone
 from rag.intent import IntentClassifier
 from rag.multihop import follow
 from rag.quantity import quantities
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
+from rag.text import terms
 from rag.translate import chinese_query
 from rag.verify import GenreCheck
 

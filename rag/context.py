@@ -18,6 +18,7 @@ from ingest.embeddings import E5Embeddings
 from rag.guard import injection
 from rag.prompts import Passage
 from rag.retrieve import Hit
+from rag.text import terms
 
 GAP = " … "
 WINDOW_UNITS = 2
@@ -38,14 +39,6 @@ in batches of 16, fp32 ONNX on 2 cores)."""
 RANK_BONUS = 0.02
 """Added per rank above the last pooled hit, so retrieval's order breaks near-ties."""
 
-_LATIN = re.compile(r"[a-z0-9][a-z0-9.\-+]*[a-z0-9]|[a-z0-9]")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-STOP_WORDS = frozenset(
-    "a an the of to in on for and or is are was were be been being what which who whom how why when where does do "
-    "did that this these those with by as at from it its into about have has had say says said can could would "
-    "should will there their they them than then so such not no but if".split()
-)
-"""English function words: not lexical terms, and not names when capitalised at a question's start."""
 _QUESTION_END = re.compile(r"(?<=[?？])\s*")
 _POINTER = re.compile(r"^[\s•·*\-]*(详见|参见|延伸阅读|see also|read more)\s*[:：]", re.IGNORECASE)
 """A line that only points elsewhere ("• 详见:论文阅读_GLM"): it names another article, never answers, and
@@ -106,17 +99,6 @@ class _Unit:
     end: int
     header: str = ""
     """The header row, when the unit is a table row (rows are scored with it: a bare row has no words)."""
-
-
-def terms(text: str) -> set[str]:
-    """Lexical terms: Latin words and numbers (lower-cased, minus stop words) and Chinese character bigrams."""
-    text = text.lower()
-    out = {w for w in _LATIN.findall(text) if w not in STOP_WORDS}
-    for run in _CJK_RUN.findall(text):
-        out.update(run[i : i + 2] for i in range(len(run) - 1))
-        if len(run) == 1:
-            out.add(run)
-    return out
 
 
 def sub_questions(question: str) -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ingest.chunking import table_spans
 from ingest.sparse import STOPWORDS, tokenize
 from rag.quantity import Quantity, derived, quantities, same, supported
+from rag.text import terms
 
 
 class QuestionError(ValueError):
@@ -277,20 +278,16 @@ def table_cells(row: str) -> list[str]:
     return cells
 
 
-def _bigrams(text: str) -> set[str]:
-    t = _norm(text)
-    return {t[i : i + 2] for i in range(len(t) - 1)} or {t}
-
-
 def column_ok(question: str, header: str, row: str, number: Quantity) -> bool:
-    """When the question names columns of the table ("参数量", "上下文长度"), a number taken from a row
-    must sit in one of them. A row with more or fewer cells than the header (a missing cell, a name with
+    """When the question names columns of the table ("参数量", "上下文长度": a Chinese bigram or a whole
+    Latin word in common; "Date" is not named by the "at" of "Megatron"), a number taken from a row must sit
+    in one of them. A row with more or fewer cells than the header (a missing cell, a name with
     a space) is read both ways, lined up from the left and from the right; the number must be under a
     named column in one of them ("Claude3 Haiku、Sonnet Opus 200" has 7 cells under 6 headers: 200 is the
     context length or the positioning, never the parameter count)."""
     heads = table_cells(header)
-    q = _bigrams(question)
-    named = {k for k, h in enumerate(heads) if _bigrams(h) & q}
+    asked = terms(question)
+    named = {k for k, h in enumerate(heads) if terms(h) & asked}
     if not named:
         return True
     cells = table_cells(row)

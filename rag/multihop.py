@@ -6,8 +6,9 @@ import re
 from collections.abc import Callable, Sequence
 
 from ingest.embeddings import E5Embeddings
-from rag.context import STOP_WORDS, best_window, sub_questions
+from rag.context import best_window, sub_questions
 from rag.retrieve import Hit
+from rag.text import STOP_WORDS
 
 BACK_REFERENCE = re.compile(r"(?<![其吉])(?:它们|它|他们|他|她们|她)|\b(?:it|its|they|their|them)\b", re.IGNORECASE)
 """A pronoun standing for something named before it."""

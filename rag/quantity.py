@@ -26,6 +26,10 @@ WORDS = {w: float(i) for i, w in enumerate(
     "seventeen eighteen nineteen twenty".split())}
 """English number words up to twenty ("three months", "two parts"); larger values are written in digits."""
 
+MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+"""English month names before a year ("Sep 2019") are the month's number: "2019年9月" says the same."""
+_MONTH = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)[a-z]*\.?,?\s+(?=\d{4}\b)")
+
 _SCALES = "|".join(sorted((re.escape(k) for k in SCALE), key=len, reverse=True))
 _QUANTITY = re.compile(
     rf"(?<![A-Za-z0-9.])(\d+(?:,\d{{3}})+(?!\d)|\d+(?:\.\d+)?)(?:\s?({_SCALES})(?![A-Za-z0-9]))?"
@@ -72,6 +76,7 @@ def quantities(text: str) -> list[Quantity]:
         if scale:
             value *= SCALE[scale.lower()]
         out.append(Quantity(m.group(0).strip(), value, digits, decimals))
+    out += [Quantity(m.group(1), float(MONTHS[m.group(1)[:3].lower()]), 1, 0) for m in _MONTH.finditer(text)]
     return out
 
 

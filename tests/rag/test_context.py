@@ -7,8 +7,9 @@ import hashlib
 import numpy as np
 
 from ingest.chunking import Chunk
-from rag.context import select_context, sub_questions, terms
+from rag.context import select_context, sub_questions
 from rag.retrieve import Hit
+from rag.text import terms
 
 
 class BigramEmbeddings:

@@ -134,6 +134,14 @@ def test_a_number_must_come_from_the_column_the_question_names() -> None:
     assert check_grounding("LLaMA 的上下文长度是多少?", "2 KB", [shown]).ok
 
 
+def test_latin_headers_are_named_by_whole_words() -> None:
+    table = ("模型规模", "|Model|Organization|Date|Size (# params)|\n|---|---|---|---|\n"
+                         "|Megatron-LM|NVIDIA|Sep 2019|8,300,000,000|")
+    q = "模型规模表中，Megatron-LM 是哪一年发布的？参数量是多少？"
+    assert check_grounding(q, "2019年9月发布，83亿参数。", [table]).ok
+    assert not check_grounding(q, "2019年10月发布", [table]).ok
+
+
 def test_table_cells_keep_lists_and_ranges_together() -> None:
     assert table_cells("2022.2 Google LamDA 2B, 8B, 137B 未开源模型") == [
         "2022.2", "Google", "LamDA", "2B, 8B, 137B", "未开源模型"]

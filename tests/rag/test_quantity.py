@@ -30,3 +30,8 @@ def test_supported_and_derived() -> None:
     # one-digit results and one-digit operands are too likely by chance
     assert not derived(quantities("2")[0], quantities("3 和 5"))
     assert not derived(quantities("2021")[0], quantities("1 简介 2022 年"))
+
+
+def test_a_month_name_before_a_year_is_its_number() -> None:
+    assert sorted(q.value for q in quantities("|Megatron-LM|NVIDIA|Sep 2019|")) == [9.0, 2019.0]
+    assert [q.value for q in quantities("you may 2 ways")] == [2.0]  # a month only before a year
