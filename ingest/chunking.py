@@ -24,6 +24,8 @@ PLAIN_HEADING_LEVEL = 7
 IMAGE_LINE = re.compile(r"^[ \t]*!?\[.*\]\(.*\)[ \t]*$")
 LETTER = re.compile(r"[^\W\d_]")
 """A letter of any script (a heading names something)."""
+PAGE_LABEL = re.compile(r"^pp?\. \d+(?:–\d+)?$")
+"""A page in a heading path ("p. 3", "pp. 3–4"; :meth:`Outline.page_label`): it says where, not what about."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ class Chunk:
     """Heading path (and a split table's header row) prefixed to ``text`` for embedding and prompts."""
     position: int = 0
     """Index of the chunk within its note (neighbours are position +- 1)."""
+
+    @property
+    def nearest_heading(self) -> str:
+        """The innermost heading of the passage that names a section (a page label does not), else the title."""
+        return next((h for h in reversed(self.headings) if not PAGE_LABEL.match(h)), self.title)
 
     @property
     def embed_text(self) -> str:

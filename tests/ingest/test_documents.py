@@ -84,6 +84,7 @@ def test_pdf_chunks_cite_their_page(count_tokens) -> None:  # type: ignore[no-un
     by_text = {c.text: c for c in chunks}
     fusion = next(c for t, c in by_text.items() if "reciprocal rank fusion" in t)
     assert fusion.headings == ("papers", "RAG notes", "p. 4")
+    assert fusion.nearest_heading == "RAG notes"  # what the prompt labels the passage with: not "p. 4"
     answers = next(c for t, c in by_text.items() if "model answers" in t)
     assert answers.headings[:3] == ("papers", "RAG notes", "p. 2")
     assert all(doc.text[c.start : c.end] == c.text for c in chunks)
