@@ -57,11 +57,15 @@ class FileReport:
             return f"skipped    {self.source}: {self.reason}"
         if self.status == "removed":
             return f"removed    {self.source}"
-        parts = [f"{self.chunks} chunks", f"title {self.title!r}"]
+        parts = [_count(self.chunks, "chunk"), f"title {self.title!r}"]
         parts += [f"tags {', '.join(self.tags)}"] if self.tags else []
-        parts += [f"{self.links} links"] if self.links else []
-        parts += [f"{self.pages} pages"] if self.pages else []
+        parts += [_count(self.links, "link")] if self.links else []
+        parts += [_count(self.pages, "page")] if self.pages else []
         return f"{self.status:<10} {self.source}: {' · '.join(parts)}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @dataclass
