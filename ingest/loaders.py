@@ -164,9 +164,10 @@ def decode(raw: bytes) -> tuple[str, str] | None:
 
 
 def note_text(raw: bytes) -> tuple[str, str] | None:
-    """Decode a note the way ingest does (see :func:`decode`), with line ends normalised to ``\\n``.
+    """Decode a plain-text note the way ingest does (see :func:`decode`), with line ends normalised to ``\\n``.
 
-    Chunk offsets index into this text, so anything that shows a passage in its note must read it so too.
+    A ``.txt`` note is indexed as this text; markdown is rendered from it (:func:`read_document`). Anything
+    that shows a passage in its note reads the note through :func:`shown_text`, which does the same.
     """
     decoded = decode(raw)
     if decoded is None:

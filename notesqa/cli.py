@@ -97,8 +97,9 @@ def ingest(
     if as_json:
         typer.echo(json.dumps(report.summary(per_file), ensure_ascii=False))
         return
-    for line in (f.describe() for f in report.files) if per_file else ():
-        typer.echo(line)
+    if per_file:
+        for item in report.files:
+            typer.echo(item.describe())
     console.print(f"[bold]{settings.index_dir}[/]: {report.describe()}")
 
 
