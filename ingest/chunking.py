@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -23,6 +24,8 @@ PLAIN_HEADING_LEVEL = 7
 IMAGE_LINE = re.compile(r"^[ \t]*!?\[.*\]\(.*\)[ \t]*$")
 LETTER = re.compile(r"[^\W\d_]")
 """A letter of any script (a heading names something)."""
+PAGE_LABEL = re.compile(r"^pp?\. \d+(?:–\d+)?$")
+"""A page in a heading path ("p. 3", "pp. 3–4"; :meth:`Outline.page_label`): it says where, not what about."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Chunk:
     source: str
     title: str
     headings: tuple[str, ...]
+    """The headings above the passage; for a note ingested from a folder, led by its folders, title and page
+    (see :class:`Outline`)."""
     start: int
     end: int
     text: str
@@ -42,8 +47,40 @@ class Chunk:
     """Index of the chunk within its note (neighbours are position +- 1)."""
 
     @property
+    def nearest_heading(self) -> str:
+        """The innermost heading of the passage that names a section (a page label does not), else the title."""
+        return next((h for h in reversed(self.headings) if not PAGE_LABEL.match(h)), self.title)
+
+    @property
     def embed_text(self) -> str:
         return f"{self.context}\n{self.text}" if self.context else self.text
+
+
+@dataclass(frozen=True)
+class Outline:
+    """Where a note stands, besides the headings inside its text: what its chunks' heading paths start with.
+
+    Without an outline a chunk's ``headings`` are the headings above it in the text; with one they are
+    ``(*folders, title, page, *headings)`` (the title once, the page only for paged documents), so a citation
+    reads "folder › title › p. 3 › heading". The embedding context is the same path without the page.
+    """
+
+    folders: tuple[str, ...] = ()
+    """The note's folder path inside the notes folder (``("projects", "ml")`` for ``projects/ml/x.md``)."""
+    title: str = ""
+    """The note's own title (front matter, document properties); empty: taken from the text (:func:`document_title`)."""
+    pages: tuple[int, ...] = ()
+    """Offset in the text where each page starts (page 1 first); empty for notes without pages."""
+    link_lines: frozenset[int] = frozenset()
+    """Start offsets of lines that only hold rendered links, embeds or images: never a heading or the title."""
+
+    def page_label(self, start: int, end: int) -> str:
+        """``"p. 3"`` for a passage on page 3, ``"pp. 3–4"`` across pages; empty without pages."""
+        if not self.pages:
+            return ""
+        first = max(1, bisect.bisect_right(self.pages, start))
+        last = max(first, bisect.bisect_right(self.pages, max(start, end - 1)))
+        return f"p. {first}" if first == last else f"pp. {first}–{last}"
 
 
 @dataclass
@@ -85,7 +122,7 @@ def _is_table_header(line: str) -> bool:
     return 0 < len(s) <= 60 and _gaps(s) >= 1 and not CLAUSE_PUNCT.search(s) and not LIST_ITEM.match(s)
 
 
-def _parse_blocks(text: str) -> list[_Block]:
+def _parse_blocks(text: str, link_lines: Container[int] = frozenset()) -> list[_Block]:
     lines = _lines(text)
     seg = [text[a:b] for a, b in lines]
     blocks: list[_Block] = []
@@ -145,7 +182,7 @@ def _parse_blocks(text: str) -> list[_Block]:
             blocks.append(_Block("list", a, lines[j][1], lines[i : j + 1]))
             i = j + 1
             continue
-        if _is_plain_heading(seg, i):
+        if a not in link_lines and _is_plain_heading(seg, i):
             blocks.append(_Block("heading", a, lines[i][1], [lines[i]], PLAIN_HEADING_LEVEL, line.strip()))
             i += 1
             continue
@@ -224,15 +261,21 @@ def _trim(text: str, a: int, b: int) -> tuple[int, int] | None:
     return (a, b) if a < b else None
 
 
-def document_title(text: str, blocks: list[_Block] | None = None) -> str:
-    """The note's title: its top-level markdown heading, else its first meaningful line."""
-    blocks = _parse_blocks(text) if blocks is None else blocks
+def code_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every fenced code block in ``text``, as the chunker sees them."""
+    return [(b.start, b.end) for b in _parse_blocks(text) if b.kind == "code"]
+
+
+def document_title(text: str, blocks: list[_Block] | None = None, link_lines: Container[int] = frozenset()) -> str:
+    """The note's title: its top-level markdown heading, else its first meaningful line (not a link or image)."""
+    blocks = _parse_blocks(text, link_lines) if blocks is None else blocks
     md = [b for b in blocks if b.kind == "heading" and MD_HEADING.match(text[b.start : b.end])]
     if md:
         top = min(b.level for b in md)
         return next(b.heading for b in md if b.level == top)[:80]
-    for line in text.split("\n"):
-        if line.strip() and not IMAGE_LINE.match(line):
+    for a, b in _lines(text):
+        line = text[a:b]
+        if line.strip() and not IMAGE_LINE.match(line) and a not in link_lines:
             return line.strip()[:80]
     return ""
 
@@ -373,10 +416,12 @@ class Chunker:
         return groups
 
     # --- public ----------------------------------------------------------------------------
-    def split(self, text: str, source: str) -> list[Chunk]:
-        """Chunk one decoded note. Offsets index into ``text``."""
-        blocks = _parse_blocks(text)
-        title = document_title(text, blocks)
+    def split(self, text: str, source: str, outline: Outline | None = None) -> list[Chunk]:
+        """Chunk one decoded note. Offsets index into ``text``; ``outline`` places the note (see :class:`Outline`)."""
+        link_lines = outline.link_lines if outline else frozenset()
+        blocks = _parse_blocks(text, link_lines)
+        title = (outline.title if outline else "") or document_title(text, blocks, link_lines)
+        folders = outline.folders if outline else ()
         chunks: list[Chunk] = []
         occurrences: dict[str, int] = {}
         for group in self._pack(self._units(text, blocks)):
@@ -384,8 +429,12 @@ class Chunker:
             body = text[start:end]
             first = next((u for u in group if u.kind != "heading"), group[0])
             headings = first.headings
-            path = [title, *[h for h in headings if h != title]]
-            context = " > ".join(p for p in path if p)
+            lead = [p for p in (*folders, title) if p]
+            inner = [h for h in headings if h and h != title]
+            context = " > ".join([*lead, *inner])
+            if outline is not None:
+                page = outline.page_label(start, end)
+                headings = (*lead, *([page] if page else []), *inner)
             if first.kind == "table" and first.header and not body.startswith(first.header):
                 context = f"{context}\n{first.header}" if context else first.header
             nth = occurrences[body] = occurrences.get(body, -1) + 1  # identical passages in one note

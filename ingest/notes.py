@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.loaders import NOTE_SUFFIXES, NotesError, decode, iter_note_files
+from ingest.loaders import TEXT_SUFFIXES, NotesError, decode, iter_note_files
 from ingest.store import IndexCorruptError, IndexMissingError, Manifest, read_manifest
 from notesqa.settings import Settings
 
@@ -64,7 +64,7 @@ def safe_name(filename: str) -> str:
     name = re.sub(r"[^\w.\- ()\u3400-\u9fff]", "_", name).strip(" .")
     if not name or name.startswith("."):
         raise NotesError(f"{filename!r} is not a usable file name.")
-    if Path(name).suffix.lower() not in NOTE_SUFFIXES:
+    if Path(name).suffix.lower() not in TEXT_SUFFIXES:
         raise NotesError(f"{name}: only .md, .markdown and .txt notes can be added.")
     return name
 

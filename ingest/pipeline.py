@@ -11,7 +11,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from ingest.chunking import Chunk, Chunker
-from ingest.loaders import Note, NotesError, Skipped, load_notes
+from ingest.loaders import NOTE_SUFFIXES, Note, NotesError, Skipped, load_notes
 from ingest.store import (
     FileEntry,
     Index,
@@ -27,16 +27,50 @@ from ingest.store import (
 from ingest.vectorstores import DenseStore, new_dense_store
 from notesqa.settings import Settings
 
-CHUNKER_VERSION = 1
-"""Bump when chunking changes in a way that must invalidate existing indexes."""
+CHUNKER_VERSION = 2
+"""Bump when chunking changes in a way that must invalidate existing indexes (2: heading paths start with the
+note's folders and title; markdown is read with front matter and wikilinks rendered)."""
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: stage is "files" or "chunks"."""
 
 
 @dataclass
+class FileReport:
+    """What one ingest found in one file (``notesqa ingest --report``)."""
+
+    source: str
+    status: str
+    """added, changed, unchanged, removed or skipped."""
+    chunks: int = 0
+    title: str = ""
+    tags: list[str] = field(default_factory=list)
+    links: int = 0
+    """How many notes it links to or embeds."""
+    pages: int = 0
+    reason: str = ""
+    """Why a skipped file was skipped."""
+
+    def describe(self) -> str:
+        """One line for people."""
+        if self.status == "skipped":
+            return f"skipped    {self.source}: {self.reason}"
+        if self.status == "removed":
+            return f"removed    {self.source}"
+        parts = [_count(self.chunks, "chunk"), f"title {self.title!r}"]
+        parts += [f"tags {', '.join(self.tags)}"] if self.tags else []
+        parts += [_count(self.links, "link")] if self.links else []
+        parts += [_count(self.pages, "page")] if self.pages else []
+        return f"{self.status:<10} {self.source}: {' · '.join(parts)}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+@dataclass
 class IngestReport:
-    """What one ingest did (the ``--json`` output is exactly :meth:`summary`)."""
+    """What one ingest did (the ``--json`` output is :meth:`summary`)."""
 
     files_added: int = 0
     files_changed: int = 0
@@ -48,12 +82,17 @@ class IngestReport:
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)
     rebuilt: bool = False
+    files: list[FileReport] = field(default_factory=list)
+    """Every file in scope, in source order (the ``--report`` listing)."""
 
-    def summary(self) -> dict[str, int | float]:
+    def summary(self, per_file: bool = False) -> dict[str, object]:
+        """The counts; with ``per_file``, also ``files``: one :class:`FileReport` record per file."""
         data = asdict(self)
-        data.pop("skipped")
-        data.pop("rebuilt")
+        for key in ("skipped", "rebuilt", "files"):
+            data.pop(key)
         data["seconds"] = round(self.seconds, 3)
+        if per_file:
+            data["files"] = [asdict(f) for f in self.files]
         return data
 
     def describe(self) -> str:
@@ -155,16 +194,17 @@ def ingest(
         root, scope = _resolve_scope(settings, paths, old_manifest.root if old_manifest else None)
         if old_manifest and Path(old_manifest.root) != root:
             old_manifest = None  # another folder: this index now mirrors it
-        notes, skipped = load_notes(scope, root, int(settings.max_note_mb * 1_000_000))
-        report = IngestReport(files_skipped=len(skipped), skipped=skipped)
-        if not notes and not (old_manifest and old_manifest.files):
-            where = ", ".join(str(s) for s in scope)
-            raise NotesError(f"No notes (.md, .markdown, .txt) with text found in {where}.")
-
         sig = signature(settings)
         compatible = old_manifest is not None and old_manifest.signature == sig
-        report.rebuilt = not compatible
         old_files = old_manifest.files if compatible and old_manifest else {}
+        notes, skipped = load_notes(scope, root, int(settings.max_note_mb * 1_000_000),
+                                    known={s: f.sha256 for s, f in old_files.items()})
+        report = IngestReport(files_skipped=len(skipped), skipped=skipped, rebuilt=not compatible)
+        if not notes and not (old_manifest and old_manifest.files):
+            where = ", ".join(str(s) for s in scope)
+            kinds = ", ".join(sorted(NOTE_SUFFIXES))
+            raise NotesError(f"No notes ({kinds}) with text found in {where}.")
+
         found = {n.source: n for n in notes}
         skipped_sources = {s.source for s in skipped}
         added = [n for n in notes if n.source not in old_files]
@@ -180,17 +220,42 @@ def ingest(
         if compatible and not (added or changed or removed):
             verify_generation(index_dir)  # nothing to do only if the live index is intact
             report.chunks_total = old_manifest.chunk_count if old_manifest else 0
-            report.seconds = time.perf_counter() - t0
-            return report
-        _write(settings, sig, root, old_manifest if compatible else None, added + changed,
-               changed, removed, report, progress)
+            files = old_files
+        else:
+            files = _write(settings, sig, root, old_manifest if compatible else None, added + changed,
+                           changed, removed, report, progress)
+        status = {**{n.source: "unchanged" for n in notes}, **{n.source: "added" for n in added},
+                  **{n.source: "changed" for n in changed}, **dict.fromkeys(removed, "removed")}
+        report.files = _file_reports(status, files, skipped)
         report.seconds = time.perf_counter() - t0
         return report
 
 
+def _file_reports(status: dict[str, str], files: dict[str, FileEntry], skipped: list[Skipped]) -> list[FileReport]:
+    """One report per file: its status, and what the index holds of it (for skipped files, the reason)."""
+    out = [FileReport(s.source, "skipped", reason=s.reason) for s in skipped]
+    for source, state in status.items():
+        entry = files.get(source)
+        if entry is None or state == "removed":
+            out.append(FileReport(source, state))
+        else:
+            out.append(FileReport(source, state, len(entry.chunk_ids), entry.title, list(entry.tags),
+                                  len(entry.links), entry.pages))
+    return sorted(out, key=lambda f: f.source)
+
+
+def _file_entry(note: Note, chunks: list[Chunk]) -> FileEntry:
+    """The manifest's record of a note just chunked."""
+    meta = note.meta
+    return FileEntry(note.sha256, [c.id for c in chunks], note.encoding, chunks[0].title if chunks else meta.title,
+                     time.time(), list(meta.tags), list(meta.aliases), list(meta.links), dict(meta.dates),
+                     meta.pages)
+
+
 def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest | None,
            to_chunk: list[Note], changed: list[Note], removed: list[str], report: IngestReport,
-           progress: Progress | None) -> None:
+           progress: Progress | None) -> dict[str, FileEntry]:
+    """Chunk and embed what changed, write the new generation, and return its file records."""
     from ingest.embeddings import TokenCounter, get_embeddings, model_folder
     from ingest.sparse import SparseIndex, tokenize
 
@@ -223,10 +288,9 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
     # 2. chunk new and changed notes
     new_chunks: list[Chunk] = []
     for done, note in enumerate(to_chunk, 1):
-        note_chunks = chunker.split(note.text, note.source)
+        note_chunks = chunker.split(note.text, note.source, note.outline())
         new_chunks.extend(note_chunks)
-        files[note.source] = FileEntry(note.sha256, [c.id for c in note_chunks], note.encoding,
-                                       note_chunks[0].title if note_chunks else "", time.time())
+        files[note.source] = _file_entry(note, note_chunks)
         if progress:
             progress("files", done, len(to_chunk))
 
@@ -257,3 +321,4 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
                         generation=old.generation if old else 0)
     write_generation(settings.index_dir, manifest, chunks, tokens, dense, sparse)
     report.chunks_total = len(chunks)
+    return files

@@ -65,6 +65,12 @@ class FileEntry:
     encoding: str
     title: str
     ingested_at: float
+    tags: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    dates: dict[str, str] = field(default_factory=dict)
+    pages: int = 0
+    """What the note says about itself (:class:`ingest.documents.NoteMeta`); absent in older manifests."""
 
 
 @dataclass
@@ -182,16 +188,14 @@ class Index:
         return self.dense.vectors(ids)
 
     def note_text(self, source: str) -> str:
-        """The current text of a note (decoded the way ingest decoded it) for showing context."""
-        from ingest.loaders import note_text
+        """The current text of a note, read the way ingest reads it (rendered markdown, a PDF's text layer),
+        so chunk offsets index into it: for showing a passage in its note. ``ValueError`` when it has none."""
+        from ingest.loaders import shown_text
 
         path = (self.root / source).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"{source} is outside the notes folder")
-        decoded = note_text(path.read_bytes())
-        if decoded is None:
-            raise ValueError(f"{source} is not a text file")
-        return decoded[0]
+        return shown_text(path)
 
 
 def load_index(index_dir: Path, embeddings: Any = None, settings: Settings | None = None) -> Index:

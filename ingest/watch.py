@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.loaders import NOTE_SUFFIXES, NotesError
+from ingest.loaders import NOTE_SUFFIXES, NotesError, is_ignored
 from ingest.pipeline import IngestReport, ingest
 from ingest.store import IndexCorruptError, IndexLockedError
 from notesqa.settings import Settings
@@ -30,12 +30,13 @@ class NoteChange:
 
 
 def is_note_path(path: Path, root: Path) -> bool:
-    """True for .md/.markdown/.txt files inside ``root`` that are not hidden (editor temp files, .trash/)."""
+    """True for note files inside ``root`` that are not ignored (hidden, editor temp files, .trash/,
+    node_modules/; see :func:`ingest.loaders.is_ignored`)."""
     try:
         rel = path.relative_to(root)
     except ValueError:
         return False
-    return path.suffix.lower() in NOTE_SUFFIXES and not any(p.startswith((".", "~")) for p in rel.parts)
+    return path.suffix.lower() in NOTE_SUFFIXES and not any(is_ignored(p) for p in rel.parts)
 
 
 def note_changes(events: Iterable[tuple[object, str]], root: Path) -> list[NoteChange]:

@@ -69,6 +69,8 @@ def ingest(
     index: IndexOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything from scratch.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the summary.")] = False,
+    per_file: Annotated[bool, typer.Option(
+        "--report", help="Also list every file: chunks, title, tags, links, pages, or why it was skipped.")] = False,
 ) -> None:
     """Ingest notes: embed new or changed files, drop deleted ones, swap the index in atomically."""
     from rich.console import Console
@@ -93,11 +95,15 @@ def ingest(
             report = run_ingest(settings, paths or (), rebuild=rebuild, progress=progress)
     except _user_errors() as exc:
         _fail(str(exc))
-    for item in report.skipped:
-        console.print(f"[yellow]skipped[/] {item.source}: {item.reason}")
+    if not per_file:
+        for item in report.skipped:
+            console.print(f"[yellow]skipped[/] {item.source}: {item.reason}")
     if as_json:
-        typer.echo(json.dumps(report.summary()))
+        typer.echo(json.dumps(report.summary(per_file), ensure_ascii=False))
         return
+    if per_file:
+        for item in report.files:
+            typer.echo(item.describe())
     console.print(f"[bold]{settings.index_dir}[/]: {report.describe()}")
 
 

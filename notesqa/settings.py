@@ -34,7 +34,7 @@ class Settings(BaseSettings):
 
     # --- where things live -------------------------------------------------------------------
     corpus_dir: Path = Path("corpus")
-    """Folder of notes (.md, .markdown, .txt) ingested when no path is given."""
+    """Folder of notes (.md, .markdown, .txt, .pdf, .docx, .html) ingested when no path is given."""
 
     index_dir: Path = Path(".notesqa/index")
     """Index directory (manifest, dense vectors, BM25). Several knowledge bases can live side by side."""

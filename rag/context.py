@@ -135,7 +135,7 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
     units: list[_Unit] = []
     seen: set[str] = set()
     for i, h in enumerate(hits):
-        shown = {_squash(_label(h)), _squash(h.chunk.headings[-1] if h.chunk.headings else h.chunk.title)}
+        shown = {_squash(_label(h)), _squash(h.chunk.nearest_heading)}
         tables = table_spans(h.chunk.text)
         split_header = h.chunk.context.split("\n")[1] if "\n" in h.chunk.context else ""
         for a, b in _units(h):
@@ -308,5 +308,5 @@ def _passage(number: int, h: Hit, picked: Sequence[_Unit], lead: tuple[tuple[int
 
 def _label(h: Hit) -> str:
     """What a passage is labelled with in the prompt: its nearest heading, else the note's title or file."""
-    label = re.sub(r"^[\d.]+\s+", "", (h.chunk.headings[-1] if h.chunk.headings else h.chunk.title))
+    label = re.sub(r"^[\d.]+\s+", "", h.chunk.nearest_heading)
     return label or h.chunk.source

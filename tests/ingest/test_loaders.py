@@ -58,3 +58,34 @@ def test_symlink_outside_the_folder_is_not_followed(tmp_path: Path) -> None:
 def test_crlf_is_normalised_and_decode_rejects_garbage() -> None:
     assert decode("一\r\n二".encode()) == ("一\r\n二", "utf-8")
     assert decode(b"\x00\x01\x02\x03" * 100) is None
+
+
+def test_vault_app_folders_attachments_and_images_are_left_out(tmp_path: Path) -> None:
+    for folder in (".obsidian", ".trash", "node_modules/pkg", "attachments", "assets/notes", "projects/assets"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "index.md").write_text("# 首页\n\n见 [[项目]]。", encoding="utf-8")
+    (tmp_path / ".obsidian" / "workspace.md").write_text("app state", encoding="utf-8")
+    (tmp_path / ".trash" / "old.md").write_text("deleted", encoding="utf-8")
+    (tmp_path / "node_modules" / "pkg" / "README.md").write_text("a package", encoding="utf-8")
+    (tmp_path / "attachments" / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "attachments" / "paper.pdf").write_bytes(b"%PDF-1.4 attached")
+    (tmp_path / "assets" / "notes" / "kept.md").write_text("Notes in an assets folder are notes.", encoding="utf-8")
+    (tmp_path / "projects" / "assets" / "diagram.svg").write_text("<svg/>", encoding="utf-8")
+    (tmp_path / "projects" / "plan.txt").write_text("计划。", encoding="utf-8")
+    (tmp_path / "projects" / "~$plan.docx").write_bytes(b"word lock file")
+    notes, skipped = load_notes([tmp_path], tmp_path, 10_000)
+    assert [n.source for n in notes] == ["assets/notes/kept.md", "index.md", "projects/plan.txt"]
+    assert [(s.source, "attachment" in s.reason) for s in skipped] == [("attachments/", True)]
+
+
+def test_known_unchanged_files_are_not_read_again(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("---\ntags: [x]\n---\nA.", encoding="utf-8")
+    (tmp_path / "b.md").write_text("B.", encoding="utf-8")
+    first, _ = load_notes([tmp_path], tmp_path, 10_000)
+    known = {n.source: n.sha256 for n in first}
+    (tmp_path / "b.md").write_text("B, edited.", encoding="utf-8")
+    again, _ = load_notes([tmp_path], tmp_path, 10_000, known=known)
+    by_source = {n.source: n for n in again}
+    assert by_source["a.md"].document is None and by_source["a.md"].sha256 == known["a.md"]
+    assert by_source["b.md"].text == "B, edited."
+    assert first[0].meta.tags == ("x",) and first[0].text == "A."

@@ -19,7 +19,9 @@ def test_only_visible_notes_count(tmp_path: Path) -> None:
     root = tmp_path
     assert is_note_path(root / "a.md", root)
     assert is_note_path(root / "sub" / "b.TXT", root)
-    for other in ["a.md.swp", ".a.md.swp", "~a.md", ".trash/a.md", "a.pdf", "4913", "a.md~"]:
+    assert is_note_path(root / "papers" / "c.pdf", root) and is_note_path(root / "d.docx", root)
+    for other in ["a.md.swp", ".a.md.swp", "~a.md", ".trash/a.md", "a.png", "4913", "a.md~", "~$d.docx",
+                  "node_modules/x/README.md", ".obsidian/workspace.md"]:
         assert not is_note_path(root / other, root), other
     assert not is_note_path(tmp_path.parent / "outside.md", root)
 
