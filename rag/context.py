@@ -40,6 +40,9 @@ RANK_BONUS = 0.02
 """Added per rank above the last pooled hit, so retrieval's order breaks near-ties."""
 
 _QUESTION_END = re.compile(r"(?<=[?？])\s*")
+_RULE_ROW = re.compile(r"^\s*\|?(\s*:?-{2,}:?\s*\|)*\s*:?-{2,}:?\s*\|?\s*$")
+"""A markdown table's alignment row ("|---|:--:|"): no content, and scored with the header it would win
+over the rows that hold the answer."""
 _POINTER = re.compile(r"^[\s•·*\-]*(详见|参见|延伸阅读|see also|read more)\s*[:：]", re.IGNORECASE)
 """A line that only points elsewhere ("• 详见:论文阅读_GLM"): it names another article, never answers, and
 a small model quotes it as if it did."""
@@ -143,7 +146,7 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
             key = _squash(text)
             header = next((hdr for a0, b0, hdr in tables if a0 <= a < b0), "") or split_header
             if (len(key) < MIN_CHARS and not header) or key in seen or key in shown or key == _squash(header) \
-                    or _POINTER.match(text) or injection(text):
+                    or _RULE_ROW.match(text) or _POINTER.match(text) or injection(text):
                 continue
             seen.add(key)
             units.append(_Unit(i, a, b, header))

@@ -85,6 +85,16 @@ def test_a_table_header_goes_right_above_its_rows_not_above_the_caption() -> Non
     assert lines[lines.index("发布时间 产品 参数量") + 1][:4].isdigit()  # ... and the header sits on a row
 
 
+def test_a_markdown_table_s_alignment_row_is_never_a_candidate() -> None:
+    from rag.context import _pool_units
+
+    note = ("|Intervention|No prompts|Toxic prompts|\n|---|:---:|---|\n|Do nothing|44%|75%|\n"
+            "|Decoding-based (PPLM)|28%|52%|")
+    h = hit(note)
+    lines = [note[u.start : u.end] for u in _pool_units([h])]
+    assert lines == ["|Do nothing|44%|75%|", "|Decoding-based (PPLM)|28%|52%|"]
+
+
 def test_budget_and_irrelevant_passages() -> None:
     long = "".join(f"第{i}条笔记讲的是火锅和烧烤的区别。" for i in range(30))
     hits = [hit(long, 0), hit("The quarterly tax form is due in April.", 1)]
