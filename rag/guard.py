@@ -151,6 +151,8 @@ def anchor_terms(question: str) -> list[str]:
     return list(dict.fromkeys(latin + cjk))
 
 
+_REFERENCE = re.compile(r"\[\d+\]")
+"""A citation marker ("[8]" in a note, "[2]" in an answer): a pointer, not a number the text states."""
 _ENUMERATION = re.compile(r"(?m)(^|\s)(\d{1,2}[.)、]|[(（]\d{1,2}[)）])(?=\s|\D)")
 
 
@@ -161,7 +163,7 @@ def answer_facts(answer: str, keep_single_digits: bool = True) -> tuple[list[Qua
     Citation markers and list numbering are not facts; single digits ("2 ways") only count when the
     question asks for a number.
     """
-    text = _ENUMERATION.sub(" ", re.sub(r"\[\d+\]", " ", answer))
+    text = _ENUMERATION.sub(" ", _REFERENCE.sub(" ", answer))
     numbers = [q for q in quantities(text) if keep_single_digits or q.digits > 1 or q.value >= 10]
     return list({q.value: q for q in numbers}.values()), specific_terms(text)
 
@@ -203,7 +205,7 @@ def _lines(context: str, text: str) -> list[_Line]:
         # so may the sentence that leads into a list ("以GPT-3为例，使用的参数如下：" / "- 线性学习率预热…")
         about = frame if table else f"{frame}\n{prev}\n{lead}"
         header = table[2] if table and line.strip() != table[2] else ""
-        out.append(_Line(line, frame, about, header, tuple(quantities(frame))))
+        out.append(_Line(line, frame, about, header, tuple(quantities(_REFERENCE.sub(" ", frame)))))
         prev = line if line.strip() else prev
         lead = line if line.rstrip().endswith((":", "：")) else lead
     return out
@@ -255,7 +257,7 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
             context, text = passages[i]
             if not found and isinstance(fact, Quantity) and not any(ln.header for ln in lines) and (
                     not anchors or any(_mentions(a, f"{context}\n{text}") for a in anchors)) and derived(
-                    fact, quantities(text)):
+                    fact, quantities(_REFERENCE.sub(" ", text))):
                 # worked out from two numbers of one prose passage ("由81.8到89.4" -> "提高了7.6")
                 found = True
                 supporting.add(i)

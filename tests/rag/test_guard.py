@@ -134,6 +134,11 @@ def test_a_number_must_come_from_the_column_the_question_names() -> None:
     assert check_grounding("LLaMA 的上下文长度是多少?", "2 KB", [shown]).ok
 
 
+def test_a_citation_marker_in_a_note_is_not_a_number() -> None:
+    rope = ("Llama > 架构", "为了更好地建模长序列数据，采用RoPE [4]作为位置编码。")
+    assert not check_grounding("What RoPE base frequency does Llama use?", "It is 4.0.", [rope]).ok
+
+
 def test_latin_headers_are_named_by_whole_words() -> None:
     table = ("模型规模", "|Model|Organization|Date|Size (# params)|\n|---|---|---|---|\n"
                          "|Megatron-LM|NVIDIA|Sep 2019|8,300,000,000|")
