@@ -166,6 +166,7 @@ class Index:
         self.tokens = dict(zip(self.order, tokens, strict=True))
         self.dense = dense
         self.sparse = sparse
+        self._positions: dict[tuple[str, int], Chunk] | None = None
 
     @property
     def root(self) -> Path:
@@ -186,6 +187,12 @@ class Index:
     def vectors(self, ids: list[str]) -> np.ndarray:
         """Stored vectors of ``ids`` (rows in the same order)."""
         return self.dense.vectors(ids)
+
+    def before(self, chunk: Chunk) -> Chunk | None:
+        """The chunk right before ``chunk`` in its note, if any."""
+        if self._positions is None:
+            self._positions = {(c.source, c.position): c for c in self.chunks.values()}
+        return self._positions.get((chunk.source, chunk.position - 1))
 
     def note_text(self, source: str) -> str:
         """The current text of a note, read the way ingest reads it (rendered markdown, a PDF's text layer),

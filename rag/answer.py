@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.chunking import LIST_ITEM, Chunk
 from ingest.embeddings import E5Embeddings, get_embeddings
 from notesqa.settings import Settings
 from rag import guard, prompts
@@ -273,6 +274,15 @@ class Answerer:
     def genre(self) -> GenreCheck:
         """What the written answer reads as (``rag.verify``)."""
         return GenreCheck(get_embeddings(self.settings), self.settings.cache_dir)
+
+    def _lead_ins(self, chunk: Chunk) -> list[str]:
+        """The lead-in lines that frame a chunk's lines: its own, and when it starts inside a list, the last
+        one of the chunk before it (the list began there: "以GPT-3为例，使用的参数如下：")."""
+        own = guard.lead_ins(chunk.text)
+        if not LIST_ITEM.match(chunk.text.lstrip("\n")):
+            return own
+        before = self.handle.get().before(chunk)
+        return (guard.lead_ins(before.text)[-1:] if before else []) + own
 
     def _notes_of(self, hits: Sequence[Hit]) -> list[str]:
         """The whole notes the hits come from, chunk by chunk (with heading paths): a name the question
@@ -537,7 +547,7 @@ class Answerer:
             return self._finish(result, t0, prompts.REFUSE[result.lang], "refused", reasoning=reasoning)
         # what frames a passage: its heading path, and the lead-ins of the chunk it was cut from (the part
         # of the chunk given to the model may start below the sentence that names its subject)
-        pairs = [("\n".join([x.hit.chunk.context, *guard.lead_ins(x.hit.chunk.text)]), x.passage.text)
+        pairs = [("\n".join([x.hit.chunk.context, *self._lead_ins(x.hit.chunk)]), x.passage.text)
                  for x in selected]
         ground = guard.check_grounding(question, body, pairs)
         if not ground.ok:

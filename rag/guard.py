@@ -115,12 +115,22 @@ def _present(term: str, haystack: str) -> bool:
     return t in haystack or (len(t) > 3 and t.endswith("s") and t[:-1] in haystack)
 
 
+CJK_NAME_OVERLAP = 0.7
+"""Share of a Chinese name's character bigrams that a text must hold to mention it: Chinese shortens names
+("加州消费者隐私法案" for "加利福尼亚消费者隐私法案", 6 of 8 bigrams), while an unrelated name of the same
+field shares one or two ("消费者权益保护法": 2 of 7)."""
+
+
 def _mentions(anchor: str, text: str) -> bool:
     """Whether ``text`` mentions ``anchor``: a Latin name as a whole word ("US" is not in "Using"), a
-    Chinese term anywhere (whitespace ignored)."""
+    Chinese term anywhere (whitespace ignored), or most of a long Chinese name (``CJK_NAME_OVERLAP``)."""
     if anchor.isascii():
         return re.search(rf"(?<![a-z0-9]){re.escape(anchor.lower())}(?![a-z0-9])", text.lower()) is not None
-    return _norm(anchor) in _norm(text)
+    a, t = _norm(anchor), _norm(text)
+    if a in t:
+        return True
+    grams = {a[i : i + 2] for i in range(len(a) - 1)}
+    return len(a) >= 4 and sum(g in t for g in grams) >= CJK_NAME_OVERLAP * len(grams)
 
 
 def missing_terms(question: str, passages: Sequence[str]) -> list[str]:

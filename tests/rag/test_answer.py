@@ -256,3 +256,26 @@ def test_an_english_question_shows_evidence_before_its_chinese_rendering_is_made
     shown = [e for e in events if e.kind == "evidence"][-1]
     assert [q.to_dict() for q in shown.evidence] == final.evidence  # the last one shown is the answer's
 
+
+
+def test_a_chunk_that_starts_inside_a_list_is_framed_by_the_list_s_lead_in(settings) -> None:  # type: ignore[no-untyped-def]
+    from ingest.chunking import Chunk
+
+    def chunk(pos: int, text: str) -> Chunk:
+        return Chunk(f"c{pos}", "n.md", "n", (), 0, len(text), text, "n > 训练", pos)
+
+    first = chunk(0, "前面的段落。\n\n以GPT-3为例，使用的参数如下：\n- 批量：320万个token")
+    second = chunk(1, "- 线性学习率预热（前3.75亿个token）\n- 权重衰减设为0.1")
+    prose = chunk(2, "另一段话。\n- 一个列表项")
+
+    class Handle:
+        def get(self):  # type: ignore[no-untyped-def]
+            class Index:
+                @staticmethod
+                def before(c: Chunk) -> Chunk | None:
+                    return {1: first, 2: second}.get(c.position)
+            return Index()
+
+    answerer = Answerer(settings, handle=Handle())  # type: ignore[arg-type]
+    assert answerer._lead_ins(second) == ["以GPT-3为例，使用的参数如下："]
+    assert answerer._lead_ins(prose) == []  # starts with prose: the chunk before does not frame it

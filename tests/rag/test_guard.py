@@ -111,9 +111,11 @@ def test_grounding_compares_numbers_as_values() -> None:
 
 
 def test_a_name_given_in_brackets_is_as_good_as_the_name() -> None:
-    law = ("隐私 > 加州消费者隐私法案", "这项法案适用于年收入至少为2500万美元的企业。")
+    law = ("隐私 > 加利福尼亚消费者隐私法案（2018）", "这项法案适用于年收入至少为2500万美元的企业。")
     assert check_grounding("加州消费者隐私法案（CCPA）适用于年收入多少以上的企业？", "2500万美元", [law]).ok
     assert not check_grounding("CCPA 适用于年收入多少以上的企业？", "2500万美元", [law]).ok
+    # a shortened Chinese name still names it; another law of the same field does not
+    assert not check_grounding("消费者权益保护法（CPL）适用于哪些企业？", "2500万美元", [law]).ok
 
 
 def test_number_questions_and_number_only_answers() -> None:
