@@ -54,6 +54,9 @@ class Quantity:
     """Significant digits as written ("7.6" has 2, "2019" has 4): how surprising a match by chance is."""
     decimals: int
     """Digits after the point as written, for comparing derived values at the precision written."""
+    step: float = 1.0
+    """The precision written, in the value's units: 1 for "4", 0.1 for "4.0", 10⁵ for "3,200,000", 10⁸ for
+    "13亿", 10⁸ for "1.3 B"."""
 
 
 def quantities(text: str) -> list[Quantity]:
@@ -70,12 +73,15 @@ def quantities(text: str) -> list[Quantity]:
             decimals = len(number.split(".")[1]) if "." in number else 0
             digits = len(number.replace(".", "").lstrip("0").rstrip("0") if decimals == 0 else
                          number.replace(".", "").lstrip("0")) or 1
+            # an integer's trailing zeros claim no precision ("3,200,000" is as precise as "320万")
+            step = 10.0 ** -decimals if decimals else 10.0 ** (len(number) - len(number.rstrip("0")))
         else:
             raw, scale = m.group(3), m.group(4)
-            value, decimals, digits = WORDS[raw.lower()], 0, 1
+            value, decimals, digits, step = WORDS[raw.lower()], 0, 1, 1.0
         if scale:
             value *= SCALE[scale.lower()]
-        out.append(Quantity(m.group(0).strip(), value, digits, decimals))
+            step *= SCALE[scale.lower()]
+        out.append(Quantity(m.group(0).strip(), value, digits, decimals, step))
     out += [Quantity(m.group(1), float(MONTHS[m.group(1)[:3].lower()]), 1, 0) for m in _MONTH.finditer(text)]
     return out
 
@@ -107,5 +113,7 @@ def derived(q: Quantity, pool: list[Quantity]) -> bool:
 
 
 def supported(q: Quantity, pool: list[Quantity]) -> bool:
-    """Whether ``pool`` (the numbers of a passage line or passage) holds ``q``'s value, however spelled."""
-    return any(same(q.value, x.value) for x in pool)
+    """Whether ``pool`` (the numbers of a passage line or passage) holds ``q``'s value, however spelled, at
+    least as precisely as ``q`` states it ("4" in "2024年4月" does not support "4.0"; "3.75亿" supports
+    "375 million")."""
+    return any(same(q.value, x.value) and x.step <= q.step * (1 + 1e-9) for x in pool)

@@ -139,6 +139,9 @@ def test_a_number_must_come_from_the_column_the_question_names() -> None:
 def test_a_citation_marker_in_a_note_is_not_a_number() -> None:
     rope = ("Llama > 架构", "为了更好地建模长序列数据，采用RoPE [4]作为位置编码。")
     assert not check_grounding("What RoPE base frequency does Llama use?", "It is 4.0.", [rope]).ok
+    # nor does a one-digit value match by chance when the question asks for no number ("4.0" is one digit)
+    month = ("Llama-3", "2024年4月，Meta 发布了 Llama-3。")
+    assert not check_grounding("What RoPE base frequency does Llama-3 use?", "It is 4.0.", [month]).ok
 
 
 def test_latin_headers_are_named_by_whole_words() -> None:

@@ -35,3 +35,10 @@ def test_supported_and_derived() -> None:
 def test_a_month_name_before_a_year_is_its_number() -> None:
     assert sorted(q.value for q in quantities("|Megatron-LM|NVIDIA|Sep 2019|")) == [9.0, 2019.0]
     assert [q.value for q in quantities("you may 2 ways")] == [2.0]  # a month only before a year
+
+
+def test_a_value_is_supported_only_as_precisely_as_it_is_written() -> None:
+    assert not supported(quantities("4.0")[0], quantities("2024年4月"))
+    assert supported(quantities("4")[0], quantities("4.0 分"))
+    assert supported(quantities("375 million")[0], quantities("3.75亿"))
+    assert supported(quantities("1.3B")[0], quantities("13亿"))
