@@ -166,7 +166,7 @@ class Index:
         self.tokens = dict(zip(self.order, tokens, strict=True))
         self.dense = dense
         self.sparse = sparse
-        self._positions: dict[tuple[str, int], Chunk] | None = None
+        self._by_note: dict[str, list[Chunk]] | None = None
 
     @property
     def root(self) -> Path:
@@ -188,11 +188,22 @@ class Index:
         """Stored vectors of ``ids`` (rows in the same order)."""
         return self.dense.vectors(ids)
 
+    def _notes(self) -> dict[str, list[Chunk]]:
+        """Each note's chunks in order (worked out once per loaded generation)."""
+        if self._by_note is None:
+            by_note: dict[str, list[Chunk]] = {}
+            for c in sorted(self.chunks.values(), key=lambda c: c.position):
+                by_note.setdefault(c.source, []).append(c)
+            self._by_note = by_note
+        return self._by_note
+
+    def note_chunks(self, source: str) -> list[Chunk]:
+        """The chunks of one note, in order."""
+        return self._notes().get(source, [])
+
     def before(self, chunk: Chunk) -> Chunk | None:
         """The chunk right before ``chunk`` in its note, if any."""
-        if self._positions is None:
-            self._positions = {(c.source, c.position): c for c in self.chunks.values()}
-        return self._positions.get((chunk.source, chunk.position - 1))
+        return next((c for c in self.note_chunks(chunk.source) if c.position == chunk.position - 1), None)
 
     def note_text(self, source: str) -> str:
         """The current text of a note, read the way ingest reads it (rendered markdown, a PDF's text layer),

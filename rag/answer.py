@@ -288,8 +288,9 @@ class Answerer:
         """The whole notes the hits come from, chunk by chunk (with heading paths): a name the question
         asks about is often written once at the top of a list or section ("以GPT-3为例，…："), not in the
         passage that holds the fact."""
-        sources = {h.chunk.source for h in hits}
-        return [c.embed_text for c in self.handle.get().chunks.values() if c.source in sources]
+        index = self.handle.get()
+        return [c.embed_text for source in dict.fromkeys(h.chunk.source for h in hits)
+                for c in index.note_chunks(source)]
 
     # --- model -------------------------------------------------------------------------------
     @property
