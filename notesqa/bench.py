@@ -259,6 +259,8 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
     answerer.warm_up()
     evidence: list[float] = []
     first, first_answer, total, prompt_tokens, tps = [], [], [], [], []
+    split: dict[str, list[float]] = {k: [] for k in ("read_s", "reasoning_s", "answer_s", "translate_s",
+                                                     "reasoning_tokens", "answer_tokens")}
     for row in rows:
         a = answerer.answer(row["question"])
         t = a.timings
@@ -271,6 +273,15 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
         if t.get("first_answer_token") is not None:
             first_answer.append(t["first_answer_token"] or 0.0)
         prompt_tokens.append(a.usage.get("prompt_tokens", 0))
+        # where the model's time went: reading the prompt (to the first token), the reasoning, the answer,
+        # and the English rendering of an answer written in Chinese
+        if t.get("reasoning_end") is not None and t.get("answer_end") is not None:
+            split["read_s"].append(t["first_token"] - (t.get("first_evidence") or 0.0))
+            split["reasoning_s"].append(t["reasoning_end"] - t["first_token"])
+            split["answer_s"].append(t["answer_end"] - t["reasoning_end"])
+            split["translate_s"].append(max(0.0, (t["total"] or 0.0) - t["answer_end"]))
+            split["reasoning_tokens"].append(a.usage.get("reasoning_tokens", 0))
+            split["answer_tokens"].append(a.usage.get("answer_tokens", 0))
         prefill = (t["first_token"] or 0.0) - (t.get("retrieve") or 0.0) - (t.get("select") or 0.0)
         decode = (t.get("generate") or 0.0) - prefill
         if decode > 0:
@@ -285,6 +296,7 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
         "first_answer_token_p50_s": _p(first_answer, 50),
         "total_p50_s": _p(total, 50), "total_p95_s": _p(total, 95),
         "prompt_tokens_p50": _p(prompt_tokens, 50, 0),
+        "time_split_p50": {k: _p(v, 50, 2) for k, v in split.items()},
         "decode_tokens_per_s_p50": _p(tps, 50, 1),
         "peak_rss_mb": round(rss_mb(peak=True), 1),
         "prompt_cache": cache,
@@ -406,6 +418,11 @@ def markdown(result: dict[str, Any]) -> str:
                   f"{a['first_token_p95_s']} s | {a['first_answer_token_p50_s']} s | {a['total_p50_s']} / "
                   f"{a['total_p95_s']} s | {a['prompt_tokens_p50']} | {a['decode_tokens_per_s_p50']} | "
                   f"{a['peak_rss_mb']:.0f} MB |", ""]
+        if a.get("time_split_p50"):
+            sp = a["time_split_p50"]
+            lines += [f"Where a model turn's time goes (p50): reading the prompt {sp['read_s']} s, reasoning "
+                      f"{sp['reasoning_s']} s ({sp['reasoning_tokens']} tokens), answer {sp['answer_s']} s "
+                      f"({sp['answer_tokens']} tokens), English rendering and checks {sp['translate_s']} s.", ""]
         if a.get("machine_speed"):
             m = a["machine_speed"]
             lines += [f"This machine: llama.cpp built with {', '.join(a.get('llama_build') or [])}; it reads prompts "

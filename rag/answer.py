@@ -227,6 +227,8 @@ def merge(result: Answer, parts: Sequence[Answer], t0: float) -> Answer:
                 continue
             if key.startswith("first"):  # the first part's, when it got that far
                 result.timings.setdefault(key, value)
+            elif key.endswith("_end"):  # moments, not durations: the last part's
+                result.timings[key] = value
             else:
                 result.timings[key] = result.timings.get(key, 0.0) + value
         result.model = result.model or p.model
@@ -496,6 +498,8 @@ class Answerer:
                 shown = True
                 if done:
                     break
+            result.usage["reasoning_tokens"] = generated
+            result.timings["reasoning_end"] = time.perf_counter() - t0
             prompt = f"{prompt}{reasoning[len(lead):].rstrip()}\n{cue_a} "
             reasoning = prompts.clean_reasoning(reasoning)
             for delta in self.llm.complete(prompt, s.max_answer_tokens, stop=["<|im_end|>", cue_r]):
@@ -511,6 +515,8 @@ class Answerer:
                     yield Event("answer", delta)
                 if done:
                     break
+            result.usage["answer_tokens"] = generated - result.usage["reasoning_tokens"]
+            result.timings["answer_end"] = time.perf_counter() - t0
             if lang == "en" and answer.strip() and prompts.language(answer) == "zh":
                 # answered in the notes' language: ask for English in the same conversation, so llama.cpp
                 # reuses everything already in its cache and only reads one short turn

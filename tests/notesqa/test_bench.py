@@ -66,7 +66,10 @@ def test_the_answering_table_says_what_the_machine_does() -> None:
               "first_token_p50_s": 1.0, "first_token_p95_s": 2.0, "first_answer_token_p50_s": 1.5,
               "total_p50_s": 3.0, "total_p95_s": 4.0, "prompt_tokens_p50": 700, "decode_tokens_per_s_p50": 20.0,
               "peak_rss_mb": 2000.0, "llama_build": ["AVX2", "AVX512"],
-              "machine_speed": {"prompt_tok_s": 110.0, "generate_tok_s": 14.0, "threads": 2, "prompt_tokens": 180}}
+              "machine_speed": {"prompt_tok_s": 110.0, "generate_tok_s": 14.0, "threads": 2, "prompt_tokens": 180},
+              "time_split_p50": {"read_s": 1.9, "reasoning_s": 2.5, "answer_s": 1.1, "translate_s": 0.0,
+                                 "reasoning_tokens": 36, "answer_tokens": 15}}
     machine = {"date": "2026-12-02", "cpus": 2, "cpu": "x86_64", "ram_gib": 23.5, "python": "3.11.7"}
     text = markdown({"machine": machine, "threads": 2, "answer": answer})
     assert "| 0.2 s |" in text and "built with AVX2, AVX512" in text and "110.0 tok/s" in text
+    assert "reasoning 2.5 s (36 tokens)" in text
