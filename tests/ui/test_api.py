@@ -4,13 +4,12 @@ official openai client and curl (slow)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 
 from notesqa.settings import Settings
-from rag.answer import Answer, Event, Evidence
+from tests.helpers.fakes import CITE, MODELS, QUOTE, FakeService, abstained, answered
 from ui.api import (
     ApiError,
     ChatRequest,
@@ -21,62 +20,6 @@ from ui.api import (
     parse_chat_request,
     parse_search_request,
 )
-
-MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
-QUOTE = Evidence("001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 100, 117, "Kosmos", ("多模态", "Kosmos-1"))
-CITE = {"n": 1, "source": "001_kosmos.txt", "chunk_id": "c7", "text": "…数据和模型规模:1.3 B 的参数…", "start": 90,
-        "end": 140, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"], "spans": [[100, 117]]}
-
-
-def answered() -> list[Event | Answer]:
-    """What ``Answerer.stream`` yields for an answered question (a draft that the check then rewrote)."""
-    final = Answer(question="Kosmos-1 有多少参数?", answer="Kosmos-1 有 1.3B 参数。 [1]", reasoning="段落[1]说：1.3 B",
-                   citations=[CITE], evidence=[QUOTE.to_dict()], usage={"prompt_tokens": 300, "completion_tokens": 20})
-    return [Event.quoting((QUOTE,)), Event("status", "generating"), Event("reasoning", "段落[1]说："),
-            Event("reasoning", "1.3 B"), Event("answer", "DRAFT 根据段落，"), Event("answer", "1.3B"), final]
-
-
-def abstained() -> list[Event | Answer]:
-    return [Answer(question="q", answer="笔记里没有找到这个问题的答案。", abstained=True, reason="gate",
-                   reasoning="Best passage similarity 0.700 < 0.82.")]
-
-
-class FakeService:
-    """Stands in for ``ui.backend.Backend``: canned answerer events, recorded calls."""
-
-    def __init__(self, items: Sequence[Event | Answer] = (), error: Exception | None = None,
-                 error_after: int | None = None):
-        self.settings = Settings(top_k=3, max_question_chars=50)
-        self.items, self.error, self.error_after = list(items), error, error_after
-        self.calls: list[tuple[str, str, list[tuple[str, str]]]] = []
-        self.closed = False
-
-    def models(self) -> list[str]:
-        return MODELS
-
-    @property
-    def default_model(self) -> str:
-        return MODELS[1]
-
-    def stream(self, model: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event | Answer]:
-        self.calls.append((model, question, list(history)))
-        try:
-            for i, item in enumerate(self.items):
-                if self.error is not None and i == (self.error_after or 0):
-                    raise self.error
-                yield item
-            if self.error is not None and not self.items:
-                raise self.error
-        finally:
-            self.closed = True
-
-    def search(self, query: str, k: int) -> list[dict[str, Any]]:
-        hit = {"source": "001_kosmos.txt", "chunk_id": "c7", "text": "1.3 B", "score": 0.05, "dense": 0.9,
-               "bm25": 3.2, "start": 90, "end": 140, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"]}
-        return [{**hit, "chunk_id": f"c{i}"} for i in range(k)]
-
-    def knowledge_base(self) -> dict[str, Any]:
-        return {"index": "/tmp/index", "notes": 5, "chunks": 126}
 
 
 def request(**body: Any) -> ChatRequest:

@@ -51,7 +51,8 @@ def serve(notes: Path, index: Path, log_path: Path) -> Iterator[str]:
     """`notesqa ui` in a subprocess on a free loopback port; yields its URL."""
     port = _free_port()
     env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(index),
-           "NOTESQA_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+           "NOTESQA_DATA_DIR": str(index.parent / "data"), "NOTESQA_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "notesqa.cli", "ui"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
