@@ -183,10 +183,11 @@ def ui(
     """Start the chat UI and the OpenAI-compatible API at /v1 (ingests the default corpus first if there is no
     index)."""
     from ingest.store import IndexCorruptError
-    from ui.app import launch
+    from ui.app import check_exposure, launch
 
     settings = _settings(index, host=host, port=port)
     try:
+        check_exposure(settings)  # before any ingest or model load
         try:
             _ensure_index(settings)
         except IndexCorruptError as exc:  # the UI shows it and its Re-ingest button rebuilds
