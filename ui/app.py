@@ -182,7 +182,8 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             return f"⚠️ {exc}"
 
     def respond(message: str, chat: list[dict[str, Any]], pairs: list[list[str]], passages: int,
-                show_reasoning: bool, model: str, conv: str | None) -> Iterator[tuple[Any, ...]]:
+                show_reasoning: bool, model: str, conv: str | None,
+                turn_ids: dict[int, int]) -> Iterator[tuple[Any, ...]]:
         """Answer one question, streaming into the chat; the finished turn is saved to the conversation
         (created with the first turn) before the last update is shown."""
         chat = [*chat, {"role": "user", "content": _esc(message or "")}]
@@ -201,7 +202,7 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             waiting = answerer.waiting
             if waiting:
                 reply["content"] = f"⏳ 排队中，前面还有 {waiting} 个问题 / queued: {waiting} ahead of you"
-            yield view(), "", pairs, "", conv
+            yield view(), "", pairs, "", conv, turn_ids
             final = None
             for item in answerer.stream(message, history=[tuple(p) for p in pairs]):
                 if isinstance(item, Answer):
@@ -209,18 +210,18 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
                 elif isinstance(item, Event) and item.kind == "evidence" and item.evidence:
                     quote["content"] = evidence_markdown(item.evidence)
                     panel = evidence_html(item.evidence)
-                    yield view(), panel, pairs, "", conv
+                    yield view(), panel, pairs, "", conv, turn_ids
                 elif isinstance(item, Event) and item.kind == "reasoning":
                     thought["content"] += _esc(item.text)
-                    yield view(), panel, pairs, "", conv
+                    yield view(), panel, pairs, "", conv, turn_ids
                 elif isinstance(item, Event) and item.kind in ("answer", "replace"):
                     if reply["content"].startswith("⏳") or item.kind == "replace":
                         reply["content"] = ""
                     reply["content"] += _esc(item.text)
-                    yield view(), panel, pairs, "", conv
+                    yield view(), panel, pairs, "", conv, turn_ids
         except (QuestionError, IndexMissingError, IndexCorruptError, ModelFileError, NotesError) as exc:
             reply["content"] = f"⚠️ {html.escape(str(exc))}"
-            yield view(), "", pairs, "", conv
+            yield view(), "", pairs, "", conv, turn_ids
             return
         assert final is not None
         thought["metadata"]["status"] = "done"
@@ -230,21 +231,45 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         thought["metadata"]["duration"] = round(secs, 1)
         pairs = [*pairs, [message, final.answer]]
         try:
-            conv = save_turn(conv, final, model)
+            conv, turn_id = save_turn(conv, final, model)
+            if turn_id is not None:  # the reply can be rated: it is the chat's last message
+                turn_ids = {**turn_ids, len(view()) - 1: turn_id}
         except (ChatStoreError, ChatNotFoundError, OSError, sqlite3.Error) as exc:
             reply["content"] += f"\n\n⚠️ 未保存 / not saved: {html.escape(str(exc))}"
-        yield view(), sources_html(final, answerer.handle.get().note_text), pairs, "", conv
+        yield view(), sources_html(final, answerer.handle.get().note_text), pairs, "", conv, turn_ids
 
-    def save_turn(conv: str | None, final: Answer, model: str) -> str | None:
-        """Commit a finished turn (creating the conversation with its first one); returns the conversation id."""
+    def save_turn(conv: str | None, final: Answer, model: str) -> tuple[str | None, int | None]:
+        """Commit a finished turn (creating the conversation with its first one); returns the conversation's
+        id and the turn's."""
         if store is None:
-            return None
+            return None, None
         if conv is None:
             conv = store.create().id
-        store.append_turn(conv, final.question, final.answer, abstained=final.abstained, reason=final.reason,
-                          reasoning=final.reasoning, notice=final.notice, model=final.model or model,
-                          lang=final.lang, citations=final.citations, evidence=final.evidence)
-        return conv
+        turn = store.append_turn(conv, final.question, final.answer, abstained=final.abstained, reason=final.reason,
+                                 reasoning=final.reasoning, notice=final.notice, model=final.model or model,
+                                 lang=final.lang, citations=final.citations, evidence=final.evidence)
+        return conv, turn.id
+
+    def rate(turn_ids: dict[int, int], like: gr.LikeData) -> str:
+        """👍/👎 on an answer: stored on its turn at once (a quote or the reasoning is not rated)."""
+        # the event names the first message of the rated group of assistant messages (quote, reasoning, answer)
+        # and carries their contents: the answer is the group's last message
+        first = like.index[0] if isinstance(like.index, list | tuple) else like.index
+        size = len(like.value) if isinstance(like.value, list) else 1
+        turn_id = turn_ids.get(int(first) + size - 1)
+        if store is None or turn_id is None:
+            return "只能评价答案 / only answers can be rated" if store is not None else store_problem
+        rating = 1 if like.liked is True else -1 if like.liked is False else None
+        try:
+            store.rate(turn_id, rating)
+        except (ChatNotFoundError, sqlite3.Error) as exc:
+            return f"⚠️ {html.escape(str(exc))}"
+        return {1: "👍 已记录 / thanks, noted", -1: "👎 已记录 / thanks, noted", None: "评价已取消 / rating removed"}[
+            rating]
+
+    # Gradio passes the like event by the parameter's type, which it cannot resolve from the postponed
+    # annotation (gradio is imported in this function, not at module level)
+    rate.__annotations__["like"] = gr.LikeData
 
     def conversation_list(selected: str | None = None) -> Any:
         """The conversations for the sidebar, newest first, with ``selected`` marked."""
@@ -257,11 +282,11 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         """Continue a stored conversation: its turns in the chat, its history for follow-ups, the latest
         answer's sources in the panel."""
         if store is None or not conv:
-            return [], "", [], "", None, "", ""
+            return [], "", [], "", None, {}, "", ""
         try:
             c = store.get(conv)
         except ChatNotFoundError:
-            return [], "", [], "", None, "", "⚠️ 这个对话已被删除 / this conversation was deleted"
+            return [], "", [], "", None, {}, "", "⚠️ 这个对话已被删除 / this conversation was deleted"
         panel = ""
         if c.turns:
             last = c.turns[-1]
@@ -274,7 +299,8 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
 
             panel = sources_html(Answer(question=last.question, answer=last.answer, citations=last.citations),
                                  note_text)
-        return restored_chat(c), panel, [list(p) for p in c.history()], "", c.id, c.title, ""
+        turn_ids = {2 * i + 1: t.id for i, t in enumerate(c.turns)}  # restored_chat: question, answer, ...
+        return restored_chat(c), panel, [list(p) for p in c.history()], "", c.id, turn_ids, c.title, ""
 
     def rename_conversation(conv: str | None, title: str) -> tuple[Any, str]:
         if store is None or not conv:
@@ -289,7 +315,7 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         if store is not None and conv:
             with contextlib.suppress(ChatNotFoundError):
                 store.delete(conv)
-        return [], "", [], "", None, conversation_list(None), "", "🗑️ 已删除 / deleted" if conv else ""
+        return [], "", [], "", None, {}, conversation_list(None), "", "🗑️ 已删除 / deleted" if conv else ""
 
     def notes_table() -> list[list[Any]]:
         return [[n.source, n.title, n.chunks, n.ingested] for n in list_notes(settings)]
@@ -361,6 +387,7 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
 
     with gr.Blocks(title="notesqa · 笔记问答") as demo:
         conv = gr.State(None)  # the id of the conversation being continued (None: a new one)
+        turn_ids = gr.State({})  # chat message index -> stored turn id, for rating answers
         with gr.Sidebar(label="对话 / Conversations", open=True):
             gr.Markdown("### 💬 对话 / Conversations")
             conversations = gr.Radio(choices=conversation_list()["choices"], label="继续对话 / continue a conversation",
@@ -410,14 +437,14 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             watch_md = gr.Markdown()
             ticker = gr.Timer(2.0, active=False)
 
-        ask_inputs = [box, chatbot, pairs, passages, show_reasoning, model, conv]
-        ask_outputs = [chatbot, sources, pairs, box, conv]
+        ask_inputs = [box, chatbot, pairs, passages, show_reasoning, model, conv, turn_ids]
+        ask_outputs = [chatbot, sources, pairs, box, conv, turn_ids]
         for trigger in (send.click, box.submit):
             trigger(respond, ask_inputs, ask_outputs, concurrency_id="llm").then(
                 conversation_list, conv, conversations, queue=False)
         def start_new_chat() -> tuple[Any, ...]:
             """An empty chat; its first finished turn starts a new conversation."""
-            return [], "", [], "", None, gr.update(value=None), ""
+            return [], "", [], "", None, {}, gr.update(value=None), ""
 
         new_chat.click(start_new_chat, None, [*ask_outputs, conversations, title_box], queue=False)
         chatbot.clear(start_new_chat, None, [*ask_outputs, conversations, title_box], queue=False)
@@ -426,6 +453,7 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         title_box.submit(rename_conversation, [conv, title_box], [conversations, conv_msg], queue=False)
         delete_conv_btn.click(delete_conversation, conv, [*ask_outputs, conversations, title_box, conv_msg],
                               queue=False)
+        chatbot.like(rate, turn_ids, conv_msg, queue=False)
         demo.load(conversation_list, None, conversations, queue=False)
         reingest_btn.click(reingest, None, [summary, table, status, victim], concurrency_id="ingest")
         files.upload(upload, files, [summary, table, status, victim], concurrency_id="ingest")
@@ -525,9 +553,14 @@ def launch(settings: Settings, *, block: bool = True, backend: Backend | None = 
     import gradio as gr
 
     from ui.api import create_api
+    from ui.chats import ChatStore, ChatStoreError
 
     backend = backend or Backend(settings)
-    api = create_api(backend, api_key=settings.api_key, loopback=is_loopback(settings.host))
+    try:
+        store: ChatStore | None = ChatStore.for_settings(settings)
+    except (ChatStoreError, OSError):  # the UI says so; /v1/feedback answers 503
+        store = None
+    api = create_api(backend, api_key=settings.api_key, loopback=is_loopback(settings.host), store=store)
     server = Server(api, settings.host, settings.port)  # bound before the models start loading
     demo = build_app(settings, backend)
     gr.mount_gradio_app(api, demo, path="/", server_name=settings.host, server_port=server.port, auth=auth,

@@ -10,9 +10,11 @@ from notesqa.settings import Settings
 from rag.answer import Answer, Event, Evidence
 
 MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
-QUOTE = Evidence("001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 100, 117, "Kosmos", ("多模态", "Kosmos-1"))
+QUOTE = Evidence("001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 91, 108, "Kosmos", ("多模态", "Kosmos-1"))
 CITE = {"n": 1, "source": "001_kosmos.txt", "chunk_id": "c7", "text": "…数据和模型规模:1.3 B 的参数…", "start": 90,
-        "end": 140, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"], "spans": [[100, 117]]}
+        "end": 109, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"], "spans": [[91, 108]]}
+"""A citation consistent with ``NOTE``: ``NOTE[start:end] == text``, and its span is ``QUOTE``."""
+NOTE = "x" * 90 + CITE["text"] + "y" * 30
 
 
 def answered(question: str = "Kosmos-1 有多少参数?") -> list[Event | Answer]:
@@ -59,7 +61,7 @@ class FakeService:
         self.items, self.error, self.error_after = list(items), error, error_after
         self.calls: list[tuple[str, str, list[tuple[str, str]]]] = []
         self.closed = False
-        self.handle = FakeHandle({"001_kosmos.txt": "x" * 90 + "…数据和模型规模:1.3 B 的参数…" + "y" * 30})
+        self.handle = FakeHandle({"001_kosmos.txt": NOTE})
 
     def models(self) -> list[str]:
         return MODELS

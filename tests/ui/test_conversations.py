@@ -101,3 +101,45 @@ def test_a_new_chat_starts_a_new_conversation(ui_settings: Settings) -> None:
         client.predict(api_name="/start_new_chat")  # 🆕 New chat
         _ask(client, "投机解码的本质是什么?")
     assert sorted(c.title for c in store.list()) == ["Kosmos-1 有多少参数?", "投机解码的本质是什么?"]
+
+
+@pytest.mark.browser
+def test_thumbs_up_and_down_in_the_browser_are_stored_on_the_turn(ui_settings: Settings) -> None:
+    from tests.ui.test_app import chromium
+    from ui.app import launch
+
+    store = ChatStore.for_settings(ui_settings)
+    server = launch(ui_settings.model_copy(update={"port": _free_port()}), block=False,
+                    backend=FakeService())  # type: ignore[arg-type]
+    try:
+        with chromium(server.url, height=900) as page:
+            page.locator("#question textarea").fill("Kosmos-1 有多少参数?")
+            page.locator("#ask").click()
+            page.wait_for_selector("#sources .cited")
+            [conv] = store.list()
+
+            def rating() -> int | None:
+                return store.get(conv.id).turns[0].rating
+
+            page.locator("#chat button[aria-label=Like]").last.click()
+            page.wait_for_function("document.body.innerText.includes('thanks, noted')")
+            assert rating() == 1
+            page.locator("#chat button[aria-label=Liked]").last.click()  # a second click takes it back
+            page.wait_for_function("document.body.innerText.includes('rating removed')")
+            assert rating() is None
+            page.locator("#chat button[aria-label=Dislike]").last.click()
+            page.wait_for_timeout(500)
+            for _ in range(20):
+                if rating() == -1:
+                    break
+                page.wait_for_timeout(250)
+            assert rating() == -1
+
+            page.reload()  # a reopened conversation's answers can be rated too
+            page.locator("#conversations label").first.click()
+            page.wait_for_function("document.querySelector('#chat').innerText.includes('1.3B')")
+            page.locator("#chat button[aria-label=Like]").last.click()
+            page.wait_for_function("document.body.innerText.includes('thanks, noted')")
+            assert rating() == 1
+    finally:
+        server.close()
