@@ -214,6 +214,41 @@ def test_route_streams_server_sent_events() -> None:
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["choices"][0]["delta"]["citations"]
 
 
+def test_a_client_that_goes_away_stops_the_answer() -> None:
+    """The answer is stopped (and so lets go of the model) soon after the client closes the stream."""
+    import time
+
+    class Slow(FakeService):
+        yielded = 0
+
+        def stream(self, model: str, question: str, history: Any = ()) -> Iterator[Any]:
+            try:
+                for item in answered(question):
+                    time.sleep(0.2)
+                    self.yielded += 1
+                    yield item
+            finally:
+                self.closed = True
+
+    import httpx
+
+    from ui.app import Server
+
+    service = Slow()
+    server = Server(create_api(service, api_key=None, loopback=True), "127.0.0.1", 0).start()  # a real uvicorn
+    try:
+        with httpx.stream("POST", f"{server.url}v1/chat/completions", timeout=30,
+                          json={"stream": True, "messages": [{"role": "user", "content": "q"}]}) as r:
+            next(r.iter_lines())
+        for _ in range(50):
+            if service.closed:
+                break
+            time.sleep(0.05)
+    finally:
+        server.close()
+    assert service.closed and service.yielded < len(answered())
+
+
 def test_route_errors_are_openai_shaped() -> None:
     from rag.guard import QuestionError
 
