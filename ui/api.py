@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -395,10 +396,6 @@ class RecentAnswers:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
-    def get(self, completion_id: str) -> Answered | None:
-        with self.lock:
-            return self._items.get(completion_id)
-
     def turn_of(self, completion_id: str, store: ChatStore) -> int:
         """The stored turn of an answer, written to ``store`` on its first rating (once, however many ratings
         come at the same time)."""
@@ -517,7 +514,10 @@ def create_api(service: Service, *, api_key: str | None, loopback: bool, store: 
     the server listens on a loopback address only (then no key is needed); ``store`` keeps rated answers."""
     started = int(time.time())
     recent = RecentAnswers()
-    app = FastAPI(title="notesqa", docs_url=None, redoc_url=None, openapi_url=None)
+    # no OpenTelemetry from FastAPI either (it would only record, with no exporter, but nothing is to leave)
+    quiet: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+                              "auto_configure": False}
+    app = FastAPI(title="notesqa", docs_url=None, redoc_url=None, openapi_url=None, telemetry=quiet)
 
     async def guard(request: Request) -> None:
         check_access(request.headers.get("authorization"), request.headers.get("host"), api_key, loopback)
