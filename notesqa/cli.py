@@ -189,10 +189,11 @@ def ui(
     """Start the chat UI and the OpenAI-compatible API at /v1 (ingests the default corpus first if there is no
     index)."""
     from ingest.store import IndexCorruptError
-    from ui.app import launch
+    from ui.app import check_exposure, launch
 
     settings = _settings(index, host=host, port=port)
     try:
+        check_exposure(settings)  # before any ingest or model load
         try:
             _ensure_index(settings)
         except IndexCorruptError as exc:  # the UI shows it and its Re-ingest button rebuilds
@@ -397,6 +398,32 @@ def chats_export(
     except OSError as exc:
         _fail(f"cannot write {out}: {exc}")
     typer.secho(f"wrote {out}", err=True)
+
+
+feedback_app = typer.Typer(help="Ratings (thumbs up/down) of answers, from the UI and /v1/feedback.",
+                           no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write (the eval question format).")],
+) -> None:
+    """Write every rated answer as an eval question (like eval/dev.jsonl); thumbs-down lines carry a `review`
+    note: write the expected answer before using them with `notesqa eval`."""
+    from ui.feedback import export_feedback
+
+    store = _chat_store(_settings())
+    try:
+        if store is None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("", encoding="utf-8")
+            n = 0
+        else:
+            n = export_feedback(store, out)
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc}")
+    typer.secho(f"wrote {n} rated answer{'s' if n != 1 else ''} to {out}", err=True)
 
 
 def _settings_from_config(config: Path | None, index: Path | None) -> Settings:

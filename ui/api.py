@@ -1,5 +1,5 @@
 """OpenAI-compatible API served beside the UI: ``/v1/chat/completions`` (JSON or server-sent events),
-``/v1/models`` and ``/v1/search`` (retrieval only).
+``/v1/models``, ``/v1/search`` (retrieval only) and ``/v1/feedback`` (thumbs up/down on an answer).
 
 The handlers are plain functions over a :class:`Service` (``ui.backend.Backend`` in the server: the same index and
 model queue as the UI), so they are tested without a server; :func:`create_api` only wires them into FastAPI
@@ -27,18 +27,21 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from notesqa.settings import Settings
 from rag.answer import Answer, Event
-from ui.chats import with_footnotes
+from ui.chats import ChatNotFoundError, ChatStore, title_from, with_footnotes
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,12 @@ MAX_BODY_BYTES = 1_000_000
 MAX_SEARCH_K = 50
 """Most passages one ``/v1/search`` returns (``settings.top_k``'s upper bound)."""
 
-ROUTES = {"chat/completions": "POST", "models": "GET", "search": "POST"}
+ROUTES = {"chat/completions": "POST", "models": "GET", "search": "POST", "feedback": "POST"}
 """The API's routes (under ``/v1``) and the method each takes."""
+
+RECENT_ANSWERS = 500
+"""How many of the latest answers ``/v1/feedback`` can rate by their completion id (kept in memory; an answer is
+written to the conversations database only when it is rated)."""
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 """Host names a request to a loopback server without a key may carry (others are a DNS-rebinding page)."""
@@ -247,15 +254,20 @@ def _final(items: Iterator[Event | Answer]) -> Answer:
     return final
 
 
-def chat_completion(request: ChatRequest, service: Service, *, completion_id: str | None = None) -> dict[str, Any]:
-    """A non-streamed ``chat.completion`` object (raises ``ApiError``)."""
+def chat_completion(request: ChatRequest, service: Service, *, completion_id: str | None = None,
+                    recent: RecentAnswers | None = None) -> dict[str, Any]:
+    """A non-streamed ``chat.completion`` object (raises ``ApiError``); the answer is kept in ``recent`` to be
+    rated."""
+    completion_id = completion_id or _new_id()
     try:
         answer = _final(service.stream(request.model, request.question, request.history))
     except Exception as exc:
         raise api_error(exc) from exc
+    if recent is not None:
+        recent.add(completion_id, request, answer)
     message = {"role": "assistant", "content": answer_content(answer), "reasoning_content": answer.reasoning or None,
                **extras(answer)}
-    return {"id": completion_id or _new_id(), "object": "chat.completion", "created": int(time.time()),
+    return {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
             "model": request.model, "system_fingerprint": None,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
             "usage": usage(answer)}
@@ -265,8 +277,8 @@ def _new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}"
 
 
-def chat_completion_chunks(request: ChatRequest, service: Service, *,
-                           completion_id: str | None = None) -> Iterator[dict[str, Any]]:
+def chat_completion_chunks(request: ChatRequest, service: Service, *, completion_id: str | None = None,
+                           recent: RecentAnswers | None = None) -> Iterator[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects of a streamed answer. An error before the answer starts (a bad
     question, no index) is raised as ``ApiError`` from the first ``next()``, so it becomes an HTTP error; one
     after it is the last item, as ``{"error": ...}`` (what OpenAI's clients raise)."""
@@ -310,6 +322,8 @@ def chat_completion_chunks(request: ChatRequest, service: Service, *,
     if final is None:  # pragma: no cover
         yield ApiError(500, "The answer was cut short.", kind="server_error").body()
         return
+    if recent is not None:
+        recent.add(cid, request, final)
     if not reasoned and final.reasoning:  # a decline's reason, known only at the end
         yield chunk({"reasoning_content": final.reasoning})
     yield chunk({"content": answer_content(final), **extras(final)}, "stop")
@@ -355,6 +369,98 @@ def search(query: str, k: int, service: Service) -> dict[str, Any]:
                      "headings": h.get("headings", []), "path": where, "chunk_id": h["chunk_id"],
                      "start": h["start"], "end": h["end"], "text": h["text"]})
     return {"object": "list", "query": query, "data": data}
+
+
+# --- feedback ----------------------------------------------------------------------------------------
+@dataclass
+class Answered:
+    """An answer the API gave, kept so that it can be rated."""
+
+    request: ChatRequest
+    answer: Answer
+    turn_id: int | None = None
+    """Its turn in the conversations database, once rated."""
+
+
+class RecentAnswers:
+    """The latest ``size`` answers by completion id (thread-safe; the oldest are forgotten)."""
+
+    def __init__(self, size: int = RECENT_ANSWERS):
+        self.size = size
+        self.lock = threading.Lock()
+        self._items: OrderedDict[str, Answered] = OrderedDict()
+
+    def add(self, completion_id: str, request: ChatRequest, answer: Answer) -> None:
+        with self.lock:
+            self._items[completion_id] = Answered(request, answer)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def turn_of(self, completion_id: str, store: ChatStore) -> int:
+        """The stored turn of an answer, written to ``store`` on its first rating (once, however many ratings
+        come at the same time)."""
+        with self.lock:
+            entry = self._items.get(completion_id)
+            if entry is None:
+                raise ApiError(404, f"Unknown completion {completion_id!r}: only the latest {self.size} answers "
+                                    "of this server can be rated.", param="id", code="unknown_completion")
+            if entry.turn_id is None:
+                entry.turn_id = _store_answer(store, entry)
+            return entry.turn_id
+
+
+RATINGS: dict[Any, int | None] = {"up": 1, "down": -1, 1: 1, -1: -1, None: None}
+"""Accepted ``rating`` values: thumbs up, thumbs down, or null to clear a rating."""
+
+
+def parse_feedback_request(body: Any) -> tuple[str | None, int | None, int | None]:
+    """``(completion_id, turn_id, rating)`` from ``{"id": "chatcmpl-…", "rating": "up"}`` (or ``"turn_id"``: a
+    stored turn's id, as ``notesqa chats export --format json`` shows it)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    if "rating" not in body:
+        raise ApiError(400, "'rating' is required: \"up\", \"down\" (or 1, -1), or null to clear.", param="rating")
+    rating = body["rating"]
+    if isinstance(rating, bool) or not isinstance(rating, str | int | None) or rating not in RATINGS:
+        raise ApiError(400, "'rating' must be \"up\", \"down\", 1, -1 or null.", param="rating")
+    completion_id, turn_id = body.get("id"), body.get("turn_id")
+    if (completion_id is None) == (turn_id is None):
+        raise ApiError(400, "Give either 'id' (the completion's id) or 'turn_id' (a stored turn's id).", param="id")
+    if completion_id is not None and not isinstance(completion_id, str):
+        raise ApiError(400, "'id' must be the completion's id string.", param="id")
+    if turn_id is not None and (isinstance(turn_id, bool) or not isinstance(turn_id, int)):
+        raise ApiError(400, "'turn_id' must be an integer.", param="turn_id")
+    return completion_id, turn_id, RATINGS[rating]
+
+
+def feedback(body: Any, recent: RecentAnswers, store: ChatStore | None) -> dict[str, Any]:
+    """``/v1/feedback``: rate one of the latest answers (by completion id) or a stored turn. A rated API answer
+    is stored as a conversation of its own (titled "API: …", with the request's history as earlier turns), so
+    ``notesqa feedback export`` finds it like a rating given in the UI."""
+    completion_id, turn_id, rating = parse_feedback_request(body)
+    if store is None:
+        raise ApiError(503, "The conversations database is not available; see the server log.", kind="server_error")
+    try:
+        if completion_id is not None:
+            turn_id = recent.turn_of(completion_id, store)
+        assert turn_id is not None
+        turn = store.rate(turn_id, rating)
+        conversation = store.conversation_of(turn.id)
+    except ChatNotFoundError as exc:
+        raise ApiError(404, str(exc), param="turn_id", code="unknown_turn") from exc
+    return {"object": "feedback", "id": completion_id, "turn_id": turn.id, "conversation_id": conversation,
+            "rating": turn.rating}
+
+
+def _store_answer(store: ChatStore, entry: Answered) -> int:
+    """Write an API answer (after its request's history) as a new conversation; returns the answer's turn id."""
+    a = entry.answer
+    conv = store.create(f"API: {title_from(entry.request.question)}")
+    for question, answer in entry.request.history:
+        store.append_turn(conv.id, question, answer)
+    return store.append_turn(conv.id, entry.request.question, a.answer, abstained=a.abstained, reason=a.reason,
+                             reasoning=a.reasoning, notice=a.notice, model=a.model or entry.request.model,
+                             lang=a.lang, citations=a.citations, evidence=a.evidence).id
 
 
 # --- the routes --------------------------------------------------------------------------------------
@@ -403,11 +509,15 @@ class _Pump:
         self.cancelled.set()
 
 
-def create_api(service: Service, *, api_key: str | None, loopback: bool) -> FastAPI:
+def create_api(service: Service, *, api_key: str | None, loopback: bool, store: ChatStore | None = None) -> FastAPI:
     """The FastAPI app with the ``/v1`` routes (the UI is mounted on it afterwards, at ``/``). ``loopback``:
-    the server listens on a loopback address only (then no key is needed)."""
+    the server listens on a loopback address only (then no key is needed); ``store`` keeps rated answers."""
     started = int(time.time())
-    app = FastAPI(title="notesqa", docs_url=None, redoc_url=None, openapi_url=None)
+    recent = RecentAnswers()
+    # no OpenTelemetry from FastAPI either (it would only record, with no exporter, but nothing is to leave)
+    quiet: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+                              "auto_configure": False}
+    app = FastAPI(title="notesqa", docs_url=None, redoc_url=None, openapi_url=None, telemetry=quiet)
 
     async def guard(request: Request) -> None:
         check_access(request.headers.get("authorization"), request.headers.get("host"), api_key, loopback)
@@ -451,8 +561,8 @@ def create_api(service: Service, *, api_key: str | None, loopback: bool) -> Fast
     async def chat_completions(request: Request) -> Response:
         req = parse_chat_request(await json_body(request), service.models(), service.default_model)
         if not req.stream:
-            return JSONResponse(await run_in_threadpool(chat_completion, req, service))
-        pump = _Pump(chat_completion_chunks(req, service), asyncio.get_running_loop())
+            return JSONResponse(await run_in_threadpool(partial(chat_completion, req, service, recent=recent)))
+        pump = _Pump(chat_completion_chunks(req, service, recent=recent), asyncio.get_running_loop())
         events = pump.__aiter__()
         try:
             first = await events.__anext__()  # a bad question or a missing index is still an HTTP error
@@ -471,6 +581,10 @@ def create_api(service: Service, *, api_key: str | None, loopback: bool) -> Fast
 
         return StreamingResponse(body(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/v1/feedback", dependencies=auth)
+    async def feedback_route(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(feedback, await json_body(request), recent, store))
 
     @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], dependencies=auth)
     async def unknown(rest: str) -> Response:

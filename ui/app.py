@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import ipaddress
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -116,6 +119,29 @@ def evidence_html(evidence: Any) -> str:
     return "".join(parts)
 
 
+def reply_markdown(answer: str, notice: str = "", abstained: bool = False) -> str:
+    """An answer as the chat shows it: a notice first, a 🔎 when the notes did not cover the question."""
+    prefix = (f"ℹ️ *{_esc(notice)}*\n\n" if notice else "") + ("🔎 " if abstained else "")
+    return prefix + _esc(answer)
+
+
+def restored_chat(conversation: Any) -> list[dict[str, Any]]:
+    """The chat messages of a stored conversation (``ui.chats.Conversation``): each question and answer, the
+    answer followed by the notes it cites (the sources panel shows only the latest answer's)."""
+    from ui.chats import cite_path
+
+    messages: list[dict[str, Any]] = []
+    for t in conversation.turns:
+        sources = "\n".join(f"- [{c['n']}] {_esc(cite_path(c))}" for c in t.citations)
+        content = reply_markdown(t.answer, t.notice, t.abstained)
+        messages += [{"role": "user", "content": _esc(t.question)},
+                     {"role": "assistant", "content": content + (f"\n\n{SOURCES_TITLE}\n{sources}" if sources else "")}]
+    return messages
+
+
+SOURCES_TITLE = "**来源 / sources**"
+
+
 def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     """The Gradio Blocks app. Everything it does goes through ``rag.Answerer`` and ``ingest``; ``backend``
     holds the index and answerers (shared with the API when both are served)."""
@@ -130,8 +156,16 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     from rag.answer import Answer, Answerer, Event
     from rag.guard import QuestionError
     from rag.llm import ModelFileError
+    from ui.chats import ChatNotFoundError, ChatStore, ChatStoreError
 
     backend = backend or Backend(settings)
+    store: ChatStore | None = None
+    try:
+        store = ChatStore.for_settings(settings)
+        store_problem = ""
+    except (ChatStoreError, OSError) as exc:  # the chat still works; it is just not kept
+        store_problem = f"⚠️ {html.escape(str(exc))} — conversations are not saved."
+        logging.getLogger(__name__).warning("conversations are not saved: %s", exc)
 
     def answerer_for(model: str, passages: int) -> Answerer:
         return backend.answerer(model, passages)
@@ -148,7 +182,10 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             return f"⚠️ {exc}"
 
     def respond(message: str, chat: list[dict[str, Any]], pairs: list[list[str]], passages: int,
-                show_reasoning: bool, model: str) -> Iterator[tuple[Any, ...]]:
+                show_reasoning: bool, model: str, conv: str | None,
+                turn_ids: dict[int, int]) -> Iterator[tuple[Any, ...]]:
+        """Answer one question, streaming into the chat; the finished turn is saved to the conversation
+        (created with the first turn) before the last update is shown."""
         chat = [*chat, {"role": "user", "content": _esc(message or "")}]
         thought = {"role": "assistant", "content": "", "metadata": {"title": REASONING_TITLE, "status": "pending"}}
         reply = {"role": "assistant", "content": ""}
@@ -165,7 +202,7 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             waiting = answerer.waiting
             if waiting:
                 reply["content"] = f"⏳ 排队中，前面还有 {waiting} 个问题 / queued: {waiting} ahead of you"
-            yield view(), "", pairs, ""
+            yield view(), "", pairs, "", conv, turn_ids
             final = None
             for item in answerer.stream(message, history=[tuple(p) for p in pairs]):
                 if isinstance(item, Answer):
@@ -173,28 +210,112 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
                 elif isinstance(item, Event) and item.kind == "evidence" and item.evidence:
                     quote["content"] = evidence_markdown(item.evidence)
                     panel = evidence_html(item.evidence)
-                    yield view(), panel, pairs, ""
+                    yield view(), panel, pairs, "", conv, turn_ids
                 elif isinstance(item, Event) and item.kind == "reasoning":
                     thought["content"] += _esc(item.text)
-                    yield view(), panel, pairs, ""
+                    yield view(), panel, pairs, "", conv, turn_ids
                 elif isinstance(item, Event) and item.kind in ("answer", "replace"):
                     if reply["content"].startswith("⏳") or item.kind == "replace":
                         reply["content"] = ""
                     reply["content"] += _esc(item.text)
-                    yield view(), panel, pairs, ""
+                    yield view(), panel, pairs, "", conv, turn_ids
         except (QuestionError, IndexMissingError, IndexCorruptError, ModelFileError, NotesError) as exc:
             reply["content"] = f"⚠️ {html.escape(str(exc))}"
-            yield view(), "", pairs, ""
+            yield view(), "", pairs, "", conv, turn_ids
             return
         assert final is not None
         thought["metadata"]["status"] = "done"
         thought["content"] = _esc(final.reasoning) or thought["content"]
-        prefix = (f"ℹ️ *{_esc(final.notice)}*\n\n" if final.notice else "") + ("🔎 " if final.abstained else "")
-        reply["content"] = prefix + _esc(final.answer)
+        reply["content"] = reply_markdown(final.answer, final.notice, final.abstained)
         secs = final.timings.get("total") or 0
         thought["metadata"]["duration"] = round(secs, 1)
         pairs = [*pairs, [message, final.answer]]
-        yield view(), sources_html(final, answerer.handle.get().note_text), pairs, ""
+        try:
+            conv, turn_id = save_turn(conv, final, model)
+            if turn_id is not None:  # the reply can be rated: it is the chat's last message
+                turn_ids = {**turn_ids, len(view()) - 1: turn_id}
+        except (ChatStoreError, ChatNotFoundError, OSError, sqlite3.Error) as exc:
+            reply["content"] += f"\n\n⚠️ 未保存 / not saved: {html.escape(str(exc))}"
+        yield view(), sources_html(final, answerer.handle.get().note_text), pairs, "", conv, turn_ids
+
+    def save_turn(conv: str | None, final: Answer, model: str) -> tuple[str | None, int | None]:
+        """Commit a finished turn (creating the conversation with its first one); returns the conversation's
+        id and the turn's."""
+        if store is None:
+            return None, None
+        if conv is None:
+            conv = store.create().id
+        turn = store.append_turn(conv, final.question, final.answer, abstained=final.abstained, reason=final.reason,
+                                 reasoning=final.reasoning, notice=final.notice, model=final.model or model,
+                                 lang=final.lang, citations=final.citations, evidence=final.evidence)
+        return conv, turn.id
+
+    def rate(turn_ids: dict[int, int], like: gr.LikeData) -> str:
+        """👍/👎 on an answer: stored on its turn at once (a quote or the reasoning is not rated)."""
+        # the event names the first message of the rated group of assistant messages (quote, reasoning, answer)
+        # and carries their contents: the answer is the group's last message
+        first = like.index[0] if isinstance(like.index, list | tuple) else like.index
+        size = len(like.value) if isinstance(like.value, list) else 1
+        turn_id = turn_ids.get(int(first) + size - 1)
+        if store is None or turn_id is None:
+            return "只能评价答案 / only answers can be rated" if store is not None else store_problem
+        rating = 1 if like.liked is True else -1 if like.liked is False else None
+        try:
+            store.rate(turn_id, rating)
+        except (ChatNotFoundError, sqlite3.Error) as exc:
+            return f"⚠️ {html.escape(str(exc))}"
+        return {1: "👍 已记录 / thanks, noted", -1: "👎 已记录 / thanks, noted", None: "评价已取消 / rating removed"}[
+            rating]
+
+    # Gradio passes the like event by the parameter's type, which it cannot resolve from the postponed
+    # annotation (gradio is imported in this function, not at module level)
+    rate.__annotations__["like"] = gr.LikeData
+
+    def conversation_list(selected: str | None = None) -> Any:
+        """The conversations for the sidebar, newest first, with ``selected`` marked."""
+        if store is None:
+            return gr.update(choices=[], value=None)
+        choices = [(c.label, c.id) for c in store.list()]
+        return gr.update(choices=choices, value=selected if selected in {i for _, i in choices} else None)
+
+    def open_conversation(conv: str | None) -> tuple[Any, ...]:
+        """Continue a stored conversation: its turns in the chat, its history for follow-ups, the latest
+        answer's sources in the panel."""
+        if store is None or not conv:
+            return [], "", [], "", None, {}, "", ""
+        try:
+            c = store.get(conv)
+        except ChatNotFoundError:
+            return [], "", [], "", None, {}, "", "⚠️ 这个对话已被删除 / this conversation was deleted"
+        panel = ""
+        if c.turns:
+            last = c.turns[-1]
+
+            def note_text(source: str) -> str:
+                try:
+                    return backend.handle.get().note_text(source)
+                except IndexCorruptError as exc:  # shown as "not readable any more", like a deleted note
+                    raise ValueError(str(exc)) from exc
+
+            panel = sources_html(Answer(question=last.question, answer=last.answer, citations=last.citations),
+                                 note_text)
+        turn_ids = {2 * i + 1: t.id for i, t in enumerate(c.turns)}  # restored_chat: question, answer, ...
+        return restored_chat(c), panel, [list(p) for p in c.history()], "", c.id, turn_ids, c.title, ""
+
+    def rename_conversation(conv: str | None, title: str) -> tuple[Any, str]:
+        if store is None or not conv:
+            return conversation_list(conv), "先选择一个对话 / choose a conversation first"
+        try:
+            store.rename(conv, title)
+        except (ValueError, ChatNotFoundError) as exc:
+            return conversation_list(conv), f"⚠️ {html.escape(str(exc))}"
+        return conversation_list(conv), "✅ 已重命名 / renamed"
+
+    def delete_conversation(conv: str | None) -> tuple[Any, ...]:
+        if store is not None and conv:
+            with contextlib.suppress(ChatNotFoundError):
+                store.delete(conv)
+        return [], "", [], "", None, {}, conversation_list(None), "", "🗑️ 已删除 / deleted" if conv else ""
 
     def notes_table() -> list[list[Any]]:
         return [[n.source, n.title, n.chunks, n.ingested] for n in list_notes(settings)]
@@ -265,6 +386,19 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     threading.Thread(target=warm_up, daemon=True).start()
 
     with gr.Blocks(title="notesqa · 笔记问答") as demo:
+        conv = gr.State(None)  # the id of the conversation being continued (None: a new one)
+        turn_ids = gr.State({})  # chat message index -> stored turn id, for rating answers
+        with gr.Sidebar(label="对话 / Conversations", open=True):
+            gr.Markdown("### 💬 对话 / Conversations")
+            conversations = gr.Radio(choices=conversation_list()["choices"], label="继续对话 / continue a conversation",
+                                     elem_id="conversations")
+            title_box = gr.Textbox(label="标题 / title", placeholder="选中的对话 / the selected conversation",
+                                   elem_id="conversation-title")
+            with gr.Row():
+                rename_btn = gr.Button("✏️ 重命名 / Rename", size="sm", elem_id="rename-conversation")
+                delete_conv_btn = gr.Button("🗑️ 删除 / Delete", size="sm", variant="stop",
+                                            elem_id="delete-conversation")
+            conv_msg = gr.Markdown(store_problem)
         gr.Markdown("## 📒 笔记问答 · notesqa\n本地运行，笔记不会离开这台电脑。 / Runs locally; your notes never leave "
                     "this machine.")
         status = gr.Markdown(index_status)  # re-read on every page load
@@ -303,11 +437,24 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             watch_md = gr.Markdown()
             ticker = gr.Timer(2.0, active=False)
 
-        ask_inputs = [box, chatbot, pairs, passages, show_reasoning, model]
-        ask_outputs = [chatbot, sources, pairs, box]
-        send.click(respond, ask_inputs, ask_outputs, concurrency_id="llm")
-        box.submit(respond, ask_inputs, ask_outputs, concurrency_id="llm")
-        new_chat.click(lambda: ([], "", [], ""), None, ask_outputs, queue=False)
+        ask_inputs = [box, chatbot, pairs, passages, show_reasoning, model, conv, turn_ids]
+        ask_outputs = [chatbot, sources, pairs, box, conv, turn_ids]
+        for trigger in (send.click, box.submit):
+            trigger(respond, ask_inputs, ask_outputs, concurrency_id="llm").then(
+                conversation_list, conv, conversations, queue=False)
+        def start_new_chat() -> tuple[Any, ...]:
+            """An empty chat; its first finished turn starts a new conversation."""
+            return [], "", [], "", None, {}, gr.update(value=None), ""
+
+        new_chat.click(start_new_chat, None, [*ask_outputs, conversations, title_box], queue=False)
+        chatbot.clear(start_new_chat, None, [*ask_outputs, conversations, title_box], queue=False)
+        conversations.input(open_conversation, conversations, [*ask_outputs, title_box, conv_msg], queue=False)
+        rename_btn.click(rename_conversation, [conv, title_box], [conversations, conv_msg], queue=False)
+        title_box.submit(rename_conversation, [conv, title_box], [conversations, conv_msg], queue=False)
+        delete_conv_btn.click(delete_conversation, conv, [*ask_outputs, conversations, title_box, conv_msg],
+                              queue=False)
+        chatbot.like(rate, turn_ids, conv_msg, queue=False)
+        demo.load(conversation_list, None, conversations, queue=False)
         reingest_btn.click(reingest, None, [summary, table, status, victim], concurrency_id="ingest")
         files.upload(upload, files, [summary, table, status, victim], concurrency_id="ingest")
         delete_btn.click(delete, victim, [summary, table, status, victim], concurrency_id="ingest")
@@ -338,8 +485,18 @@ class Server:
         self.port = self.socket.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.port}/"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                                    timeout_graceful_shutdown=5))
+        self.on_stop: list[Any] = []
+        """Called in the event loop as shutdown begins (e.g. to end the UI's open event streams)."""
+        hooks = self.on_stop
+
+        class _Uvicorn(uvicorn.Server):
+            async def shutdown(self, sockets: Any = None) -> None:
+                for hook in hooks:
+                    hook()
+                await super().shutdown(sockets)
+
+        self.server = _Uvicorn(uvicorn.Config(app, log_level="warning", access_log=False,
+                                              timeout_graceful_shutdown=2))
         self._thread: threading.Thread | None = None
 
     def serve(self) -> None:
@@ -384,10 +541,11 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
-def launch(settings: Settings, *, block: bool = True) -> Server:
+def launch(settings: Settings, *, block: bool = True, backend: Backend | None = None) -> Server:
     """Serve the UI at ``/`` and the OpenAI-compatible API at ``/v1`` on ``settings.host:port``, one process
     and one model queue (loopback by default; other addresses require ``auth`` and ``api_key``). With
-    ``block=False`` the server runs in a background thread and is returned started."""
+    ``block=False`` the server runs in a background thread and is returned started. ``backend`` replaces the
+    models and index (tests)."""
     check_exposure(settings)
     auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
     if auth is not None and len(auth) != 2:
@@ -395,13 +553,21 @@ def launch(settings: Settings, *, block: bool = True) -> Server:
     import gradio as gr
 
     from ui.api import create_api
+    from ui.chats import ChatStore, ChatStoreError
 
-    backend = Backend(settings)
-    api = create_api(backend, api_key=settings.api_key, loopback=is_loopback(settings.host))
+    backend = backend or Backend(settings)
+    try:
+        store: ChatStore | None = ChatStore.for_settings(settings)
+    except (ChatStoreError, OSError):  # the UI says so; /v1/feedback answers 503
+        store = None
+    api = create_api(backend, api_key=settings.api_key, loopback=is_loopback(settings.host), store=store)
     server = Server(api, settings.host, settings.port)  # bound before the models start loading
     demo = build_app(settings, backend)
     gr.mount_gradio_app(api, demo, path="/", server_name=settings.host, server_port=server.port, auth=auth,
                         show_error=True, footer_links=[], css=CSS, ssr_mode=False)
+    for ui_app in (getattr(route, "app", None) for route in api.routes):
+        if isinstance(getattr(ui_app, "stop_event", None), asyncio.Event):  # end the browsers' heartbeat streams
+            server.on_stop.append(ui_app.stop_event.set)  # type: ignore[union-attr]
     if block:
         server.serve()
         return server

@@ -250,6 +250,38 @@ class ChatStore:
         return Turn(int(cur.lastrowid or 0), position, question, answer, now, abstained, reason, reasoning, notice,
                     model, lang, [dict(c) for c in citations], [dict(e) for e in evidence])
 
+    def rate(self, turn_id: int, rating: int | None) -> Turn:
+        """Record a thumbs up (1) or down (-1) on a turn, or clear it (None); committed before returning."""
+        if rating not in (1, -1, None):
+            raise ValueError("A rating is 1 (thumbs up), -1 (thumbs down) or None (cleared).")
+        with self._connect() as db, db:
+            done = db.execute("UPDATE turns SET rating = ?, rated = ? WHERE id = ?",
+                              (rating, time.time() if rating is not None else None, turn_id))
+            if done.rowcount == 0:
+                raise ChatNotFoundError(f"No turn {turn_id}.")
+            row = db.execute("SELECT * FROM turns WHERE id = ?", (turn_id,)).fetchone()
+        return _turn(row)
+
+    def conversation_of(self, turn_id: int) -> str:
+        """The id of the conversation a turn belongs to."""
+        with self._connect() as db:
+            row = db.execute("SELECT conversation_id FROM turns WHERE id = ?", (turn_id,)).fetchone()
+        if row is None:
+            raise ChatNotFoundError(f"No turn {turn_id}.")
+        return str(row[0])
+
+    def rated(self) -> list[tuple[Conversation, Turn]]:
+        """Every rated turn with its whole conversation (for the questions before it), oldest rating first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, conversation_id FROM turns WHERE rating IS NOT NULL "
+                              "ORDER BY rated, id").fetchall()
+        conversations: dict[str, Conversation] = {}
+        out = []
+        for turn_id, conv_id in rows:
+            conv = conversations.get(conv_id) or conversations.setdefault(conv_id, self.get(conv_id))
+            out.append((conv, next(t for t in conv.turns if t.id == turn_id)))
+        return out
+
     def rename(self, conversation_id: str, title: str) -> Conversation:
         """Give a conversation a new title (whitespace collapsed; not empty)."""
         title = " ".join(title.split())

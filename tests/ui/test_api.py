@@ -4,13 +4,20 @@ official openai client and curl (slow)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from notesqa.settings import Settings
-from rag.answer import Answer, Event, Evidence
+from tests.conftest import CORPUS, ROOT
+from tests.helpers.fakes import CITE, MODELS, QUOTE, FakeService, abstained, answered
+from tests.ui.test_app import serve
 from ui.api import (
     ApiError,
     ChatRequest,
@@ -21,62 +28,6 @@ from ui.api import (
     parse_chat_request,
     parse_search_request,
 )
-
-MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
-QUOTE = Evidence("001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 100, 117, "Kosmos", ("多模态", "Kosmos-1"))
-CITE = {"n": 1, "source": "001_kosmos.txt", "chunk_id": "c7", "text": "…数据和模型规模:1.3 B 的参数…", "start": 90,
-        "end": 140, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"], "spans": [[100, 117]]}
-
-
-def answered() -> list[Event | Answer]:
-    """What ``Answerer.stream`` yields for an answered question (a draft that the check then rewrote)."""
-    final = Answer(question="Kosmos-1 有多少参数?", answer="Kosmos-1 有 1.3B 参数。 [1]", reasoning="段落[1]说：1.3 B",
-                   citations=[CITE], evidence=[QUOTE.to_dict()], usage={"prompt_tokens": 300, "completion_tokens": 20})
-    return [Event.quoting((QUOTE,)), Event("status", "generating"), Event("reasoning", "段落[1]说："),
-            Event("reasoning", "1.3 B"), Event("answer", "DRAFT 根据段落，"), Event("answer", "1.3B"), final]
-
-
-def abstained() -> list[Event | Answer]:
-    return [Answer(question="q", answer="笔记里没有找到这个问题的答案。", abstained=True, reason="gate",
-                   reasoning="Best passage similarity 0.700 < 0.82.")]
-
-
-class FakeService:
-    """Stands in for ``ui.backend.Backend``: canned answerer events, recorded calls."""
-
-    def __init__(self, items: Sequence[Event | Answer] = (), error: Exception | None = None,
-                 error_after: int | None = None):
-        self.settings = Settings(top_k=3, max_question_chars=50)
-        self.items, self.error, self.error_after = list(items), error, error_after
-        self.calls: list[tuple[str, str, list[tuple[str, str]]]] = []
-        self.closed = False
-
-    def models(self) -> list[str]:
-        return MODELS
-
-    @property
-    def default_model(self) -> str:
-        return MODELS[1]
-
-    def stream(self, model: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event | Answer]:
-        self.calls.append((model, question, list(history)))
-        try:
-            for i, item in enumerate(self.items):
-                if self.error is not None and i == (self.error_after or 0):
-                    raise self.error
-                yield item
-            if self.error is not None and not self.items:
-                raise self.error
-        finally:
-            self.closed = True
-
-    def search(self, query: str, k: int) -> list[dict[str, Any]]:
-        hit = {"source": "001_kosmos.txt", "chunk_id": "c7", "text": "1.3 B", "score": 0.05, "dense": 0.9,
-               "bm25": 3.2, "start": 90, "end": 140, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"]}
-        return [{**hit, "chunk_id": f"c{i}"} for i in range(k)]
-
-    def knowledge_base(self) -> dict[str, Any]:
-        return {"index": "/tmp/index", "notes": 5, "chunks": 126}
 
 
 def request(**body: Any) -> ChatRequest:
@@ -263,6 +214,41 @@ def test_route_streams_server_sent_events() -> None:
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["choices"][0]["delta"]["citations"]
 
 
+def test_a_client_that_goes_away_stops_the_answer() -> None:
+    """The answer is stopped (and so lets go of the model) soon after the client closes the stream."""
+    import time
+
+    class Slow(FakeService):
+        yielded = 0
+
+        def stream(self, model: str, question: str, history: Any = ()) -> Iterator[Any]:
+            try:
+                for item in answered(question):
+                    time.sleep(0.2)
+                    self.yielded += 1
+                    yield item
+            finally:
+                self.closed = True
+
+    import httpx
+
+    from ui.app import Server
+
+    service = Slow()
+    server = Server(create_api(service, api_key=None, loopback=True), "127.0.0.1", 0).start()  # a real uvicorn
+    try:
+        with httpx.stream("POST", f"{server.url}v1/chat/completions", timeout=30,
+                          json={"stream": True, "messages": [{"role": "user", "content": "q"}]}) as r:
+            next(r.iter_lines())
+        for _ in range(50):
+            if service.closed:
+                break
+            time.sleep(0.05)
+    finally:
+        server.close()
+    assert service.closed and service.yielded < len(answered())
+
+
 def test_route_errors_are_openai_shaped() -> None:
     from rag.guard import QuestionError
 
@@ -293,3 +279,125 @@ def test_routes_check_the_key_and_the_host() -> None:
     rebound = client(FakeService(answered()), host="evil.example")
     assert rebound.get("/v1/models").status_code == 403
     assert rebound.post("/v1/search", json={"query": "q"}).status_code == 403
+
+
+# --- the real server, the real models (slow) --------------------------------------------------------------
+def test_the_server_refuses_a_non_loopback_bind_without_a_key(tmp_path: Path) -> None:
+    env = {**os.environ, "NOTESQA_AUTH": "me:pw", "NOTESQA_INDEX_DIR": str(tmp_path / "index"),
+           "NOTESQA_DATA_DIR": str(tmp_path / "data")}
+    env.pop("NOTESQA_API_KEY", None)
+    done = subprocess.run([sys.executable, "-m", "notesqa.cli", "ui", "--host", "0.0.0.0", "--port", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "NOTESQA_API_KEY" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "index").exists()  # refused before ingesting or loading anything
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    base = tmp_path_factory.mktemp("api")
+    notes = base / "notes"
+    shutil.copytree(CORPUS, notes)
+    with serve(notes, base / "index", base / "server.log") as url:
+        yield url, notes
+
+
+def _points_into_the_notes(citation: dict[str, Any], notes: Path) -> None:
+    """A citation names a real note, and its text is that note's text at its offsets."""
+    from ingest.loaders import note_text
+
+    decoded = note_text((notes / citation["source"]).read_bytes())
+    assert decoded is not None and decoded[0][citation["start"]:citation["end"]] == citation["text"]
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_openai_client_gets_a_cited_answer(api_server: tuple[str, Path]) -> None:
+    from openai import OpenAI
+
+    url, notes = api_server
+    client = OpenAI(base_url=f"{url}v1", api_key="not-needed-on-loopback", max_retries=0, timeout=300)
+    assert "qwen2.5-coder-1.5b" in [m.id for m in client.models.list()]
+    resp = client.chat.completions.create(model="qwen2.5-coder-1.5b",
+                                          messages=[{"role": "user", "content": "Kosmos-1 有多少参数?"}])
+    message = resp.choices[0].message
+    assert "1.3" in (message.content or "") and resp.choices[0].finish_reason == "stop"
+    citations = (message.model_extra or {})["citations"]
+    assert citations and citations[0]["source"] == "001_f68183d21df79685.txt"
+    for c in citations:
+        _points_into_the_notes(c, notes)
+        assert f"[^{c['n']}]: {c['source']} › " in (message.content or "")
+
+    declined = client.chat.completions.create(model="qwen2.5-coder-1.5b", messages=[
+        {"role": "user", "content": "What BLEU score did T5 get on WMT English-German translation?"}])
+    assert "notes don" in (declined.choices[0].message.content or "")
+    assert (declined.choices[0].message.model_extra or {})["notesqa"]["abstained"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_openai_client_streams_a_follow_up(api_server: tuple[str, Path]) -> None:
+    from openai import OpenAI
+
+    url, notes = api_server
+    client = OpenAI(base_url=f"{url}v1", api_key="x", max_retries=0, timeout=300)
+    stream = client.chat.completions.create(model="qwen2.5-coder-1.5b", stream=True, messages=[
+        {"role": "user", "content": "Kosmos-1 解决了什么问题?"},
+        {"role": "assistant", "content": "视觉和文本领域的对齐。[^1]\n\n[^1]: 001_f68183d21df79685.txt › 4 主流大模型"},
+        {"role": "user", "content": "它有多少参数?"}])  # answerable only with the history
+    chunks = list(stream)
+    thinking = "".join((c.choices[0].delta.model_extra or {}).get("reasoning_content") or "" for c in chunks
+                       if c.choices)
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert thinking.startswith("> ")  # the quote from the notes came first
+    assert "1.3" in content, content
+    last = chunks[-1].choices[0]
+    assert last.finish_reason == "stop"
+    citations = (last.delta.model_extra or {})["citations"]
+    assert citations
+    for c in citations:
+        _points_into_the_notes(c, notes)
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_curl_reads_the_event_stream_and_search(api_server: tuple[str, Path]) -> None:
+    url, notes = api_server
+    body = json.dumps({"model": "qwen2.5-coder-1.5b", "stream": True,
+                       "messages": [{"role": "user", "content": "Hugging Face 是哪一年在哪里创办的?"}]})
+    done = subprocess.run(["curl", "-sN", "--max-time", "300", f"{url}v1/chat/completions",
+                           "-H", "Content-Type: application/json", "-d", body],
+                          capture_output=True, text=True, timeout=320, check=True)
+    events = [x for x in done.stdout.split("\n\n") if x.strip()]
+    assert all(e.startswith("data: ") for e in events) and events[-1] == "data: [DONE]"
+    chunks = [json.loads(e[6:]) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    final = chunks[-1]["choices"][0]
+    assert final["finish_reason"] == "stop" and "2016" in final["delta"]["content"]
+    assert "[^" in final["delta"]["content"] and final["delta"]["citations"]
+
+    found = subprocess.run(["curl", "-s", f"{url}v1/search", "-H", "Content-Type: application/json",
+                            "-d", json.dumps({"query": "Kosmos-1 参数", "k": 3})],
+                           capture_output=True, text=True, timeout=60, check=True)
+    data = json.loads(found.stdout)["data"]
+    assert len(data) == 3 and data[0]["source"] == "001_f68183d21df79685.txt"
+    assert data[0]["score"] >= data[1]["score"] >= data[2]["score"] and data[0]["dense"] > 0.8
+    for hit in data:
+        _points_into_the_notes(hit, notes)
+
+
+@pytest.mark.slow
+def test_a_non_loopback_server_needs_the_key(tmp_path: Path) -> None:
+    import httpx
+
+    notes = tmp_path / "notes"
+    shutil.copytree(CORPUS, notes)
+    env = {"NOTESQA_AUTH": "me:pw", "NOTESQA_API_KEY": "test-key-8c1f"}
+    with serve(notes, tmp_path / "index", tmp_path / "server.log", host="0.0.0.0", env=env) as url:
+        refused = httpx.get(f"{url}v1/models", timeout=30)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+        wrong = httpx.post(f"{url}v1/search", json={"query": "Kosmos"}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = httpx.post(f"{url}v1/search", json={"query": "Kosmos-1 参数"}, timeout=60,
+                        headers={"Authorization": "Bearer test-key-8c1f"})
+        assert ok.status_code == 200 and ok.json()["data"][0]["source"] == "001_f68183d21df79685.txt"
+        assert httpx.get(url, timeout=30).status_code in (401, 200)  # the UI keeps its own password login

@@ -47,14 +47,17 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(notes: Path, index: Path, log_path: Path) -> Iterator[str]:
-    """`notesqa ui` in a subprocess on a free loopback port; yields its URL."""
+def serve(notes: Path, index: Path, log_path: Path, host: str = "127.0.0.1",
+          env: dict[str, str] | None = None) -> Iterator[str]:
+    """`notesqa ui` in a subprocess on a free port of ``host`` (loopback unless told), with ``env`` added to
+    its environment; yields its URL on loopback."""
     port = _free_port()
     env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(index),
-           "NOTESQA_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+           "NOTESQA_DATA_DIR": str(index.parent / "data"), "NOTESQA_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "notesqa.cli", "ui"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "notesqa.cli", "ui", "--host", host], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.time() + 300
             while time.time() < deadline:
