@@ -25,7 +25,8 @@ MAX_PARTS = 3
 """Most parts a question is split into; each costs a model turn (questions with more parts are answered
 whole)."""
 
-_EACH_ZH = re.compile(r"分别|各自|各")
+_EACH_ZH = re.compile(r"分别|各自|各(?![种个类位方地国项样式界行])")
+"""A word that hands the question to each of two things ("各用了", "分别是"); not "各种", "各个" (various)."""
 _EACH_EN = re.compile(r"\b(respectively|each)\b", re.IGNORECASE)
 _BOUND = r"\s，,、：:；;。？?（）()“”\"的里中在"
 _PAIR_ZH = re.compile(rf"([^{_BOUND}和与及]+?)\s*(?:和|与|以及|及)\s*([^{_BOUND}和与及]+)")

@@ -38,6 +38,7 @@ def test_a_question_asked_of_two_things_in_turn() -> None:
 def test_single_questions_and_questions_about_an_earlier_answer_stay_whole() -> None:
     assert questions("两个人名互换后准确率是多少？") == []
     assert questions("编码器和解码器有什么区别？") == []
+    assert questions("大模型和小模型在各种任务上表现如何？") == []  # "各种" is "various", not "each"
     # "它" stands for the answer of the first part, which is not known before it is answered
     assert questions("最早提出注意力机制的论文是哪篇？它是哪一年发表的？") == []
 
