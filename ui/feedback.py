@@ -54,8 +54,10 @@ def eval_record(conversation: Conversation, turn: Turn) -> dict[str, Any]:
                               "lang": turn.lang or language(turn.question)}
     if turn.rating == 1 and not turn.abstained:
         asked = re.sub(r"\s+", "", turn.question).lower()
-        keywords = [f for f in answer_facts(_plain(turn.answer), keep_single_digits=False)
-                    if re.sub(r"\s+", "", f).lower() not in asked]
+        numbers, names = answer_facts(_plain(turn.answer), keep_single_digits=False)
+        # a number as its digits ("1.3" of "1.3B"): a later answer may write the multiplier apart or in Chinese
+        digits = [re.match(r"[\d.,]*", q.text).group(0) or q.text for q in numbers]  # type: ignore[union-attr]
+        keywords = [f for f in [*digits, *names] if re.sub(r"\s+", "", f).lower() not in asked]
         record.update(type="fact", answer=_plain(turn.answer), keywords=keywords, evidence=_quotes(turn))
     elif turn.rating == 1:
         record.update(type="adversarial" if turn.reason == "refused" else "unanswerable", answer="", keywords=[],
