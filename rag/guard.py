@@ -217,14 +217,19 @@ def _lines(context: str, text: str) -> list[_Line]:
         header = table[2] if table and line.strip() != table[2] else ""
         out.append(_Line(line, frame, about, header, tuple(quantities(_REFERENCE.sub(" ", frame)))))
         prev = line if line.strip() else prev
-        lead = line if line.rstrip().endswith((":", "：")) else lead
+        lead = line if _is_lead_in(line) else lead
     return out
 
 
-def lead_ins(text: str) -> list[str]:
-    """The lines of ``text`` that end with a colon: sentences that say what the lines after them are about
+def _is_lead_in(line: str) -> bool:
+    """A line that ends with a colon: a sentence that says what the lines after it are about
     ("以GPT-3为例，使用的参数如下：", "架构的形状（如何分配1750亿个参数）：")."""
-    return [line.strip() for line in text.split("\n") if line.rstrip().endswith((":", "："))]
+    return line.rstrip().endswith((":", "："))
+
+
+def lead_ins(text: str) -> list[str]:
+    """The lead-in lines of ``text`` (``_is_lead_in``)."""
+    return [line.strip() for line in text.split("\n") if _is_lead_in(line)]
 
 
 def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, str]]) -> Grounding:
@@ -319,6 +324,6 @@ def asks_for_number(question: str) -> bool:
 
 def only_numbers(answer: str) -> bool:
     """True when an answer is nothing but numbers and units ("2B, 8B, 137B")."""
-    text = re.sub(r"\[\d+\]", "", answer)
+    text = _REFERENCE.sub("", answer)
     words = re.sub(r"\d+(?:[.,]\d+)*\s*(?:[kmbt]b?|%|个|亿|万)?", "", text, flags=re.IGNORECASE)
     return bool(re.search(r"\d", text)) and not re.search(r"\w", words)
