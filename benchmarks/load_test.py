@@ -122,7 +122,7 @@ def main() -> None:
     env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(work / "index"),
            "NOTESQA_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     log_file = open(work / "server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, "-m", "notesqa.cli", "ui"], cwd=ROOT, env=env, stdout=log_file,
+    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "ui"], cwd=ROOT, env=env, stdout=log_file,
                               stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:

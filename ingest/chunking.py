@@ -28,6 +28,11 @@ PAGE_LABEL = re.compile(r"^pp?\. \d+(?:–\d+)?$")
 """A page in a heading path ("p. 3", "pp. 3–4"; :meth:`Outline.page_label`): it says where, not what about."""
 
 
+CHUNKER_VERSION = 2
+"""Bump when chunking changes in a way that must invalidate existing indexes (2: heading paths start with the
+note's folders and title; markdown is read with front matter and wikilinks rendered)."""
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A retrievable passage: ``text`` is exactly ``note_text[start:end]``."""

@@ -20,16 +20,13 @@ from ingest.store import (
     load_index,
     read_manifest,
     remove_leftovers,
+    signature,
     verify_generation,
     write_generation,
     writer_lock,
 )
 from ingest.vectorstores import DenseStore, new_dense_store
 from notesqa.settings import Settings
-
-CHUNKER_VERSION = 2
-"""Bump when chunking changes in a way that must invalidate existing indexes (2: heading paths start with the
-note's folders and title; markdown is read with front matter and wikilinks rendered)."""
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: stage is "files" or "chunks"."""
@@ -100,25 +97,6 @@ class IngestReport:
         return (f"{self.files_added} added, {self.files_changed} changed, {self.files_removed} removed, "
                 f"{self.files_unchanged} unchanged, {self.files_skipped} skipped; {self.chunks_embedded} chunks "
                 f"embedded, {self.chunks_total} in the index ({self.seconds:.2f} s).")
-
-
-def signature(settings: Settings) -> dict[str, object]:
-    """Everything that makes stored vectors/chunks incompatible when it changes."""
-    from ingest.embeddings import model_id
-
-    sig: dict[str, object] = {
-        "embed_model": model_id(settings),
-        "chunk_target_tokens": settings.chunk_target_tokens,
-        "chunk_max_tokens": settings.chunk_max_tokens,
-        "chunk_overlap_sentences": settings.chunk_overlap_sentences,
-        "chunker_version": CHUNKER_VERSION,
-        "vector_backend": settings.vector_backend,
-    }
-    if settings.embed_backend == "onnx-int8":
-        # int8 vectors differ from fp32 ones; torch and onnx (both fp32) give the same vectors, so they share
-        # indexes, and indexes built before this key existed stay valid
-        sig["embed_backend"] = settings.embed_backend
-    return sig
 
 
 def _resolve_scope(settings: Settings, paths: Sequence[Path], recorded_root: str | None) -> tuple[Path, list[Path]]:
@@ -263,7 +241,7 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
     chunker = Chunker(TokenCounter(model_folder(settings)), settings.chunk_target_tokens,
                       settings.chunk_max_tokens, settings.chunk_overlap_sentences)
     if old is not None:
-        current = load_index(settings.index_dir, embeddings, settings)
+        current = load_index(settings.index_dir, embeddings, settings=settings)
         files = dict(old.files)
         chunks = [current.chunks[cid] for cid in current.order]
         tokens = [current.tokens[cid] for cid in current.order]

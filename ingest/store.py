@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import Chunk
+from ingest.chunking import CHUNKER_VERSION, Chunk
 from ingest.sparse import SparseIndex
 from ingest.vectorstores import DenseStore, Record, load_dense
 from notesqa.settings import Settings
@@ -216,11 +216,29 @@ class Index:
         return shown_text(path)
 
 
-def load_index(index_dir: Path, embeddings: Any = None, settings: Settings | None = None) -> Index:
+def signature(settings: Settings) -> dict[str, object]:
+    """Everything that makes stored vectors/chunks incompatible when it changes."""
+    from ingest.embeddings import model_id
+
+    sig: dict[str, object] = {
+        "embed_model": model_id(settings),
+        "chunk_target_tokens": settings.chunk_target_tokens,
+        "chunk_max_tokens": settings.chunk_max_tokens,
+        "chunk_overlap_sentences": settings.chunk_overlap_sentences,
+        "chunker_version": CHUNKER_VERSION,
+        "vector_backend": settings.vector_backend,
+    }
+    if settings.embed_backend == "onnx-int8":
+        # int8 vectors differ from fp32 ones; torch and onnx (both fp32) give the same vectors, so they share
+        # indexes, and indexes built before this key existed stay valid
+        sig["embed_backend"] = settings.embed_backend
+    return sig
+
+
+def load_index(index_dir: Path, embeddings: Any = None, *, settings: Settings) -> Index:
     """Load the live generation, checking it against its manifest.
 
-    ``settings`` supplies what is not stored in the index (Milvus credentials, HNSW ``efSearch``); without it
-    they come from the environment (``Settings()``).
+    ``settings`` supplies what is not stored in the index (Milvus credentials, HNSW ``efSearch``).
     """
     index_dir = Path(index_dir)
     gen = current_generation(index_dir)
@@ -242,7 +260,7 @@ def load_index(index_dir: Path, embeddings: Any = None, settings: Settings | Non
     if set(ids) != expected or len(ids) != len(expected):
         raise _corrupt(index_dir, "chunks do not match the manifest")
     try:
-        dense = load_dense(gen / "dense", manifest.dense_index, settings or Settings(), embeddings)
+        dense = load_dense(gen / "dense", manifest.dense_index, settings, embeddings)
         unmatched = len(dense) != len(ids) or bool(dense.missing(ids))
         dim = dense.dim
     except ImportError:

@@ -1,1 +1,1 @@
-"""notesqa: local, private, bilingual question answering over your own notes (thin shell: settings + CLI)."""
+"""notesqa's shared base, imported by every layer: the settings, and the text rules ingest and rag share."""

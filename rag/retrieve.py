@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ingest.chunking import Chunk
 from ingest.embeddings import E5Embeddings, get_embeddings
-from ingest.store import Index, IndexCorruptError, current_generation, load_index
+from ingest.store import Index, IndexCorruptError, current_generation, load_index, signature
 from notesqa.settings import Settings
 
 
@@ -82,8 +82,6 @@ class IndexMismatchError(IndexCorruptError):
 def check_compatible(index: Index, settings: Settings) -> None:
     """Raise ``IndexMismatchError`` unless ``index`` was embedded with the model (and quantisation)
     ``settings`` use."""
-    from ingest.pipeline import signature
-
     keys = ("embed_model", "embed_backend")
     expected = signature(settings)
     built_with, using = ([sig.get(k) for k in keys if sig.get(k)] for sig in (index.manifest.signature, expected))
@@ -111,7 +109,7 @@ class IndexHandle:
         gen = current_generation(self.settings.index_dir)
         with self._lock:
             if self._index is None or self._index.path != gen:
-                index = load_index(self.settings.index_dir, get_embeddings(self.settings), self.settings)
+                index = load_index(self.settings.index_dir, get_embeddings(self.settings), settings=self.settings)
                 check_compatible(index, self.settings)
                 self._index = index
             return self._index

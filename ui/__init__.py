@@ -1,1 +1,1 @@
-"""The Gradio chat UI: a thin layer over rag and ingest."""
+"""Where people use notesqa: the Gradio UI, the OpenAI-compatible API and the CLI, thin layers over rag and ingest."""

@@ -22,7 +22,7 @@ def slow_replace(src, dst):  # type: ignore[no-untyped-def]
 store.os.replace = slow_replace  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
-    from notesqa.cli import app
+    from ui.cli import app
 
     sys.argv = ["notesqa", *sys.argv[1:]]
     app()

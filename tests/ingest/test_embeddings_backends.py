@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ingest.embeddings import E5Embeddings, OnnxRuntimeMissingError, get_embeddings, onnx_folder
-from ingest.pipeline import signature
+from ingest.store import signature
 from notesqa.settings import Settings
 
 TEXTS = [

@@ -21,9 +21,9 @@ import ingest.embeddings
 from ingest.bundled_e5 import tokenizer_file
 from ingest.pipeline import ingest as run_ingest
 from ingest.store import load_index, read_manifest
-from notesqa.cli import app
 from notesqa.settings import Settings
 from tests.ingest.test_documents import PAGE, PAGES, _docx, _pdf
+from ui.cli import app
 
 
 class HashEmbeddings(Embeddings):
@@ -72,7 +72,7 @@ def test_a_mixed_vault_is_indexed_with_paths_offsets_and_metadata(vault: Path, t
     settings = Settings(corpus_dir=vault, index_dir=tmp_path / "index")
     report = run_ingest(settings)
     assert (report.files_added, report.files_skipped) == (4, 1)
-    index = load_index(settings.index_dir, no_model, settings)
+    index = load_index(settings.index_dir, no_model, settings=settings)
     by_source: dict[str, list] = {}
     for cid in index.order:
         by_source.setdefault(index.chunks[cid].source, []).append(index.chunks[cid])

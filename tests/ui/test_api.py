@@ -286,7 +286,7 @@ def test_the_server_refuses_a_non_loopback_bind_without_a_key(tmp_path: Path) ->
     env = {**os.environ, "NOTESQA_AUTH": "me:pw", "NOTESQA_INDEX_DIR": str(tmp_path / "index"),
            "NOTESQA_DATA_DIR": str(tmp_path / "data")}
     env.pop("NOTESQA_API_KEY", None)
-    done = subprocess.run([sys.executable, "-m", "notesqa.cli", "ui", "--host", "0.0.0.0", "--port", "1"],
+    done = subprocess.run([sys.executable, "-m", "ui.cli", "ui", "--host", "0.0.0.0", "--port", "1"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "NOTESQA_API_KEY" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "index").exists()  # refused before ingesting or loading anything

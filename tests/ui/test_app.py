@@ -56,7 +56,7 @@ def serve(notes: Path, index: Path, log_path: Path, host: str = "127.0.0.1",
            "NOTESQA_DATA_DIR": str(index.parent / "data"), "NOTESQA_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "notesqa.cli", "ui", "--host", host], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "ui", "--host", host], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.time() + 300

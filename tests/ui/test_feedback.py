@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from notesqa.cli import app
 from rag.eval.dataset import load_questions
 from tests.helpers.fakes import CITE, FakeService, abstained, answered
 from ui.api import ApiError, RecentAnswers, chat_completion, chat_completion_chunks, feedback, parse_chat_request
 from ui.chats import DB_NAME, ChatNotFoundError, ChatStore
+from ui.cli import app
 from ui.feedback import eval_record, export_feedback
 
 MODEL = "qwen2.5-coder-1.5b"

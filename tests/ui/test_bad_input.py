@@ -234,7 +234,7 @@ def test_port_already_in_use_is_one_clear_line(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         env = {**os.environ, "NOTESQA_INDEX_DIR": str(index), "NOTESQA_PORT": str(port)}
-        proc = subprocess.run([sys.executable, "-m", "notesqa.cli", "ui"], cwd=ROOT, env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "ui.cli", "ui"], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=300)
     assert proc.returncode == 2
     assert f"cannot serve on 127.0.0.1:{port}" in proc.stderr

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from notesqa.cli import app
 from ui.chats import DB_NAME, ChatStore
+from ui.cli import app
 
 runner = CliRunner()
 CITE = {"n": 1, "source": "a.md", "chunk_id": "c1", "text": "t", "start": 0, "end": 1, "title": "A",

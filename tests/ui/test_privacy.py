@@ -51,7 +51,7 @@ def test_every_command_turns_library_telemetry_off(flag: str, monkeypatch: pytes
 
     from typer.testing import CliRunner
 
-    from notesqa.cli import app
+    from ui.cli import app
 
     monkeypatch.delenv(flag, raising=False)
     CliRunner().invoke(app, ["ingest", str(tmp_path / "missing"), "--index", str(tmp_path / "index")])

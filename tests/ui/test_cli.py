@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from notesqa.cli import app
 from notesqa.settings import Settings
+from ui.cli import app
 
 runner = CliRunner()
 KEYS = {"files_added", "files_changed", "files_removed", "files_unchanged", "files_skipped", "chunks_embedded",

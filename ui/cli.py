@@ -287,7 +287,7 @@ def bench(
     """Measure ingest speed, retrieval latency at 10^3-10^6 chunks and answering latency; print a table."""
     from rich.console import Console
 
-    from notesqa.bench import markdown, run_bench
+    from ui.bench import markdown, run_bench
 
     console = Console(stderr=True, highlight=False)
     parts = tuple(p.strip() for p in only.split(",")) if only else ("ingest", "retrieval", "answer")

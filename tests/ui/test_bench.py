@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from notesqa.bench import markdown, run_bench, synthetic_corpus, synthetic_tokens, synthetic_vectors
 from notesqa.settings import Settings
 from tests.conftest import CORPUS, DEV
+from ui.bench import markdown, run_bench, synthetic_corpus, synthetic_tokens, synthetic_vectors
 
 
 def test_synthetic_corpus_reuses_the_corpus_sentences(tmp_path: Path) -> None:
@@ -37,8 +37,8 @@ def test_synthetic_vectors_are_unit_length_and_keep_the_real_ones() -> None:
 
 
 def test_bench_and_eval_share_one_percentile() -> None:
-    from notesqa import bench
     from rag.eval.scoring import percentile
+    from ui import bench
 
     assert bench.percentile is percentile
     assert percentile([3, 1, 2], 50) == 2 and percentile(list(range(101)), 95) == 95
