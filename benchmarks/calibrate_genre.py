@@ -1,4 +1,4 @@
-"""Where the answer-genre check (``rag.verify``) refuses: its probability on real answers and on examples.
+"""Where the answer-genre check (``rag.genre``) refuses: its probability on real answers and on examples.
 
     python benchmarks/calibrate_genre.py RUN_DIR [RUN_DIR ...]
 
@@ -19,7 +19,7 @@ import numpy as np
 from ingest.embeddings import get_embeddings
 from notesqa.settings import Settings
 from rag.classifier import cross_validated, load_examples
-from rag.verify import COMPOSED_MIN_PROB, EXAMPLES, GenreCheck
+from rag.genre import COMPOSED_MIN_PROB, EXAMPLES, GenreCheck
 
 
 def main() -> None:

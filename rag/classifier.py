@@ -1,7 +1,7 @@
 """A text classifier fitted on labelled examples: e5 embedding and character n-grams, logistic regression.
 
 One mechanism serves every decision of this kind (what a request asks for, ``rag.intent``; what genre an
-answer is, ``rag.verify``): the examples live in a JSON Lines file beside the module that uses them, the
+answer is, ``rag.genre``): the examples live in a JSON Lines file beside the module that uses them, the
 fitted model is cached per examples file and embedding model, and fitting costs the time of embedding the
 examples (~5-10 s on 2 cores), paid at warm-up.
 """

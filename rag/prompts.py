@@ -154,6 +154,24 @@ def answer_text(raw: str) -> str:
     return (raw[marks[-1].end():] if marks else raw).strip()
 
 
+CITE_MARK = re.compile(r"\[(\d{1,2})\]")
+"""A citation marker "[n]" in the model's text or the shown answer."""
+
+_META_LEAD = re.compile(
+    r"^(根据|从)(给定的|以上|上述)?\s*(段落|passages?|材料|资料)[\s和、与及,，]*(的)?(描述|内容|信息|说法)?"
+    r"(中|里|来看|看来)?[，,:：]?\s*"
+    r"(可以|我们可以)?(看到|看出|得出|得知|找到|提取到|提取出|知道)?(以下)?(信息)?[，,:：]?\s*"
+    r"|^(the )?(answer|translation)( in english)?( is)?\s*:\s*", re.IGNORECASE)
+
+
+def tidy_answer(raw: str) -> str:
+    """The answer as shown: after the last answer cue, without [n] markers or "from the passages" lead-ins."""
+    text = answer_text(raw)
+    text = re.sub(r"\s+([。，！？；：.,;:!?](?!\w))", r"\1", CITE_MARK.sub("", text))
+    text = _META_LEAD.sub("", text.strip(" \n*"))
+    return text.strip(" \n*")
+
+
 _PARAGRAPH_END = re.compile(r"(?<![:：\s])[ \t]*\n[ \t]*\n")
 
 

@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from notesqa.settings import Settings
-from rag.answer import Answer, Event
+from rag.turn import Answer, Event, EventKind
 from ui.chats import ChatNotFoundError, ChatStore, title_from, with_footnotes
 
 log = logging.getLogger(__name__)
@@ -230,8 +230,9 @@ def answer_content(answer: Answer) -> str:
 
 def extras(answer: Answer) -> dict[str, Any]:
     """The fields added to OpenAI's message: ``citations`` and ``notesqa`` (abstained, reason, evidence)."""
-    return {"citations": [dict(c) for c in answer.citations],
-            "notesqa": {"abstained": answer.abstained, "reason": answer.reason, "evidence": answer.evidence}}
+    return {"citations": [c.to_dict() for c in answer.citations],
+            "notesqa": {"abstained": answer.abstained, "reason": answer.reason,
+                        "evidence": [e.to_dict() for e in answer.evidence]}}
 
 
 def usage(answer: Answer) -> dict[str, int]:
@@ -304,12 +305,12 @@ def chat_completion_chunks(request: ChatRequest, service: Service, *, completion
         for item in _chain(first, items):
             if isinstance(item, Answer):
                 final = item
-            elif item.kind == "evidence":
+            elif item.kind == EventKind.EVIDENCE:
                 new = [e for e in item.evidence if (e.source, e.start, e.end) not in quoted]
                 quoted.update((e.source, e.start, e.end) for e in new)
                 if new:
                     yield chunk({"reasoning_content": quotes_markdown(new)})
-            elif item.kind == "reasoning" and item.text:
+            elif item.kind == EventKind.REASONING and item.text:
                 reasoned = True
                 yield chunk({"reasoning_content": item.text})
     except Exception as exc:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from notesqa.settings import Settings
+from rag.turn import Citation
 from ui.backend import Backend, model_choices
 
 EXAMPLES = [
@@ -71,26 +72,25 @@ def sources_html(answer: Any, note_text: Any) -> str:
     items = answer.citations
     searched = not items
     if searched:
-        items = [{**r, "n": i + 1, "spans": []} for i, r in enumerate(answer.retrieved[:3])]
+        items = [Citation.from_dict({**r, "n": i + 1}) for i, r in enumerate(answer.retrieved[:3])]
         if not items:
             return ""
     title = "搜索过的段落 / passages searched" if searched else "来源 / sources"
     parts = [f"<div class='{'searched' if searched else 'cited'}'><b>{title}</b>"]
     for c in items:
-        rel = [(a - c["start"], b - c["start"]) for a, b in c.get("spans", [])]
-        path = " › ".join(c.get("headings") or []) or c.get("title", "")
+        rel = [(a - c.start, b - c.start) for a, b in c.spans]
         context = ""
         try:
-            text = note_text(c["source"])
-            lo, hi = max(0, c["start"] - 400), min(len(text), c["end"] + 400)
-            context = (html.escape(text[lo : c["start"]]) + "<mark>" + html.escape(text[c["start"] : c["end"]])
-                       + "</mark>" + html.escape(text[c["end"] : hi]))
+            text = note_text(c.source)
+            lo, hi = max(0, c.start - 400), min(len(text), c.end + 400)
+            context = (html.escape(text[lo : c.start]) + "<mark>" + html.escape(text[c.start : c.end])
+                       + "</mark>" + html.escape(text[c.end : hi]))
         except (OSError, ValueError):
             context = "<i>(note not readable any more)</i>"
         parts.append(
-            f"<div class='src'><div class='meta'><b>[{c['n']}] {html.escape(c['source'])}</b> · "
-            f"{html.escape(c.get('title', ''))} · {html.escape(path)} · chars {c['start']}–{c['end']}</div>"
-            f"<div class='passage'>{_highlight(c['text'], rel)}</div>"
+            f"<div class='src'><div class='meta'><b>[{c.n}] {html.escape(c.source)}</b> · "
+            f"{html.escape(c.title)} · {html.escape(c.path)} · chars {c.start}–{c.end}</div>"
+            f"<div class='passage'>{_highlight(c.text, rel)}</div>"
             f"<details><summary>在笔记中查看 / show in note</summary><pre>{context}</pre></details></div>"
         )
     parts.append("</div>")
@@ -132,7 +132,7 @@ def restored_chat(conversation: Any) -> list[dict[str, Any]]:
 
     messages: list[dict[str, Any]] = []
     for t in conversation.turns:
-        sources = "\n".join(f"- [{c['n']}] {_esc(cite_path(c))}" for c in t.citations)
+        sources = "\n".join(f"- [{c.n}] {_esc(cite_path(c))}" for c in t.citations)
         content = reply_markdown(t.answer, t.notice, t.abstained)
         messages += [{"role": "user", "content": _esc(t.question)},
                      {"role": "assistant", "content": content + (f"\n\n{SOURCES_TITLE}\n{sources}" if sources else "")}]

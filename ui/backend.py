@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from notesqa.settings import Settings
 
 if TYPE_CHECKING:
-    from rag.answer import Answer, Answerer, Event
+    from rag.answer import Answerer
+    from rag.turn import Answer, Event
 
 CUSTOM = "custom: "
 """Prefix of the model choice that stands for ``settings.llm_path``."""

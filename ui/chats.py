@@ -13,13 +13,14 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from notesqa.settings import Settings
+from rag.turn import Citation, Evidence
 
 DB_NAME = "chats.sqlite3"
 """File name of the database inside ``settings.data_dir``."""
@@ -85,16 +86,15 @@ class Turn:
     """Unix time the turn was stored."""
     abstained: bool = False
     reason: str = ""
-    """Why the system declined ("" when it answered; see ``rag.answer.Answer.reason``)."""
+    """Why the system declined ("" when it answered; see ``rag.turn.Reason``)."""
     reasoning: str = ""
     notice: str = ""
     model: str = ""
     lang: str = ""
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    """The cited passages (``rag.answer.Answer.citations``: n, source, chunk_id, text, start, end, title,
-    headings, spans)."""
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    """The quotes from the notes shown before the answer (``rag.answer.Evidence.to_dict()``)."""
+    citations: list[Citation] = field(default_factory=list)
+    """The cited passages (``rag.turn.Answer.citations``)."""
+    evidence: list[Evidence] = field(default_factory=list)
+    """The quotes from the notes shown before the answer (``rag.turn.Answer.evidence``)."""
     rating: int | None = None
     """1 (thumbs up), -1 (thumbs down) or None (not rated)."""
 
@@ -102,7 +102,8 @@ class Turn:
         return {"id": self.id, "position": self.position, "question": self.question, "answer": self.answer,
                 "created": _iso(self.created), "abstained": self.abstained, "reason": self.reason,
                 "reasoning": self.reasoning, "notice": self.notice, "model": self.model, "lang": self.lang,
-                "citations": self.citations, "evidence": self.evidence, "rating": self.rating}
+                "citations": [c.to_dict() for c in self.citations], "evidence": [e.to_dict() for e in self.evidence],
+                "rating": self.rating}
 
 
 @dataclass(frozen=True)
@@ -147,23 +148,22 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts))
 
 
-def cite_path(citation: Mapping[str, Any]) -> str:
+def cite_path(citation: Citation | Evidence) -> str:
     """Where a cited passage is: ``source › heading › subheading`` (the title when it has no headings)."""
-    where = " › ".join(citation.get("headings") or []) or citation.get("title") or ""
-    return f"{citation['source']} › {where}" if where else str(citation["source"])
+    return f"{citation.source} › {citation.path}" if citation.path else citation.source
 
 
 _MARKERS = re.compile(r"\s*(?:\[\d{1,2}\])+\s*$")
 
 
-def with_footnotes(text: str, citations: Sequence[Mapping[str, Any]], label: Any = str) -> str:
+def with_footnotes(text: str, citations: Sequence[Citation], label: Any = str) -> str:
     """``text`` with its trailing ``[1][3]`` markers turned into markdown footnotes (``[^1][^3]``) and one
     footnote line per citation (``[^1]: source › heading``), so any markdown chat client shows the sources.
     ``label(n)`` names the footnote of passage ``n``. Text without citations is returned unchanged."""
     if not citations:
         return text
     body = _MARKERS.sub("", text).rstrip()
-    names = [str(label(c["n"])) for c in citations]
+    names = [str(label(c.n)) for c in citations]
     refs = "".join(f"[^{name}]" for name in names)
     notes = "\n".join(f"[^{name}]: {cite_path(c)}" for name, c in zip(names, citations, strict=True))
     return f"{body}{refs}\n\n{notes}"
@@ -223,8 +223,7 @@ class ChatStore:
 
     def append_turn(self, conversation_id: str, question: str, answer: str, *, abstained: bool = False,
                     reason: str = "", reasoning: str = "", notice: str = "", model: str = "", lang: str = "",
-                    citations: Sequence[Mapping[str, Any]] = (),
-                    evidence: Sequence[Mapping[str, Any]] = ()) -> Turn:
+                    citations: Sequence[Citation] = (), evidence: Sequence[Evidence] = ()) -> Turn:
         """Store a finished turn at the end of the conversation, committed before this returns."""
         now = time.time()
         with self._connect() as db:
@@ -239,8 +238,8 @@ class ChatStore:
                     "INSERT INTO turns (conversation_id, position, question, answer, created, abstained, reason, "
                     "reasoning, notice, model, lang, citations, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (conversation_id, position, question, answer, now, int(abstained), reason, reasoning, notice,
-                     model, lang, json.dumps(list(citations), ensure_ascii=False),
-                     json.dumps(list(evidence), ensure_ascii=False)))
+                     model, lang, json.dumps([c.to_dict() for c in citations], ensure_ascii=False),
+                     json.dumps([e.to_dict() for e in evidence], ensure_ascii=False)))
                 db.execute("UPDATE conversations SET updated = ?, title = CASE WHEN title = '' THEN ? ELSE title "
                            "END WHERE id = ?", (now, title_from(question), conversation_id))
                 db.commit()
@@ -248,7 +247,7 @@ class ChatStore:
                 db.rollback()
                 raise
         return Turn(int(cur.lastrowid or 0), position, question, answer, now, abstained, reason, reasoning, notice,
-                    model, lang, [dict(c) for c in citations], [dict(e) for e in evidence])
+                    model, lang, list(citations), list(evidence))
 
     def rate(self, turn_id: int, rating: int | None) -> Turn:
         """Record a thumbs up (1) or down (-1) on a turn, or clear it (None); committed before returning."""
@@ -335,4 +334,5 @@ class ChatStore:
 def _turn(row: sqlite3.Row) -> Turn:
     return Turn(row["id"], row["position"], row["question"], row["answer"], row["created"], bool(row["abstained"]),
                 row["reason"], row["reasoning"], row["notice"], row["model"], row["lang"],
-                json.loads(row["citations"]), json.loads(row["evidence"]), row["rating"])
+                [Citation.from_dict(c) for c in json.loads(row["citations"])],
+                [Evidence.from_dict(e) for e in json.loads(row["evidence"])], row["rating"])

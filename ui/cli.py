@@ -130,9 +130,10 @@ def ask(
     answer."""
     from rich.console import Console
 
-    from rag.answer import Answer, Answerer, Event
+    from rag.answer import Answerer
     from rag.guard import QuestionError
     from rag.llm import ModelFileError
+    from rag.turn import Answer, EventKind
 
     settings = _settings(index)
     out = Console(highlight=False)
@@ -143,23 +144,25 @@ def ask(
         for item in Answerer(settings).stream(question):
             if isinstance(item, Answer):
                 final = item
-            elif not as_json and isinstance(item, Event) and item.kind == "notice":
+            elif as_json:
+                continue
+            elif item.kind == EventKind.NOTICE:
                 out.print(f"[dim]{item.text}[/]")
-            elif not as_json and isinstance(item, Event) and item.kind == "evidence" and item.evidence:
+            elif item.kind == EventKind.EVIDENCE and item.evidence:
                 out.print("[bold]笔记原文 / from your notes[/] [dim](a quote, not the answer)[/]")
                 for e in item.evidence:
                     out.print(f"  “{e.text}”", markup=False)
                     out.print(f"  — {e.source} · {e.path}", style="dim", markup=False)
-            elif not as_json and isinstance(item, Event) and item.kind == "replace":
+            elif item.kind == EventKind.REPLACE:
                 out.print(f"\n[dim]in English:[/] {item.text}", end="")
-            elif not as_json and isinstance(item, Event) and item.kind in ("reasoning", "answer"):
-                if item.kind == "reasoning" and no_reasoning:
+            elif item.kind in (EventKind.REASONING, EventKind.ANSWER):
+                reasoning = item.kind == EventKind.REASONING
+                if reasoning and no_reasoning:
                     continue
                 if item.kind != section:
-                    out.print(f"\n[dim]{'思考 / reasoning' if item.kind == 'reasoning' else '答案 / answer'}:[/] ",
-                              end="")
+                    out.print(f"\n[dim]{'思考 / reasoning' if reasoning else '答案 / answer'}:[/] ", end="")
                     section = item.kind
-                out.print(item.text, end="", style="dim" if item.kind == "reasoning" else None)
+                out.print(item.text, end="", style="dim" if reasoning else None)
     except (*_user_errors(), QuestionError, ModelFileError) as exc:
         _fail(str(exc))
     assert final is not None
@@ -174,8 +177,7 @@ def ask(
     else:
         out.print(f"\n[bold]→[/] {final.answer}")
     for c in final.citations:
-        path = " > ".join(c["headings"]) or c["title"]
-        out.print(f"  [{c['n']}] {c['source']} · {path} · chars {c['start']}–{c['end']}")
+        out.print(f"  [{c.n}] {c.source} · {c.path} · chars {c.start}–{c.end}")
     t = final.timings
     out.print(f"[dim]first token {t.get('first_token') or 0:.1f}s · total {t.get('total') or 0:.1f}s[/]")
 

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rag.turn import Reason
 from ui.chats import ChatStore, Conversation, Turn
 
 REVIEW_DOWN_ANSWER = ("rated down: write the expected answer and keywords, or set type to unanswerable if the "
@@ -36,12 +37,12 @@ def _quotes(turn: Turn) -> list[dict[str, str]]:
     """The cited sentences (their spans in the cited passages), else the quotes shown before the answer."""
     out = []
     for c in turn.citations:
-        for a, b in c.get("spans") or []:
-            quote = c["text"][a - c["start"] : b - c["start"]].strip()
+        for a, b in c.spans:
+            quote = c.text[a - c.start : b - c.start].strip()
             if quote:
-                out.append({"source": c["source"], "quote": quote})
+                out.append({"source": c.source, "quote": quote})
     if not out:
-        out = [{"source": e["source"], "quote": e["text"]} for e in turn.evidence if e.get("text")]
+        out = [{"source": e.source, "quote": e.text} for e in turn.evidence if e.text]
     return list({(q["source"], q["quote"]): q for q in out}.values())
 
 
@@ -60,7 +61,7 @@ def eval_record(conversation: Conversation, turn: Turn) -> dict[str, Any]:
         keywords = [f for f in [*digits, *names] if re.sub(r"\s+", "", f).lower() not in asked]
         record.update(type="fact", answer=_plain(turn.answer), keywords=keywords, evidence=_quotes(turn))
     elif turn.rating == 1:
-        record.update(type="adversarial" if turn.reason == "refused" else "unanswerable", answer="", keywords=[],
+        record.update(type="adversarial" if turn.reason == Reason.REFUSED else "unanswerable", answer="", keywords=[],
                       evidence=[])
     else:
         record.update(type="fact", answer="", keywords=[], evidence=[],

@@ -36,8 +36,8 @@ def _answer_row(q: Question, ans: Any) -> dict[str, Any]:
     return {
         "id": q.id, "question": q.question, "answer": ans.answer, "reasoning": ans.reasoning,
         "abstained": ans.abstained,
-        "evidence": [{k: e[k] for k in ("source", "chunk_id", "text")} for e in ans.evidence],
-        "citations": [{k: c[k] for k in ("source", "chunk_id", "text")} for c in ans.citations],
+        "evidence": [{"source": e.source, "chunk_id": e.chunk_id, "text": e.text} for e in ans.evidence],
+        "citations": [{"source": c.source, "chunk_id": c.chunk_id, "text": c.text} for c in ans.citations],
         "retrieved": [{k: r[k] for k in ("source", "chunk_id", "text", "score")} for r in ans.retrieved],
         # first_evidence: the quotes from the notes shown before the model starts; first_token: the first
         # streamed *answer* token (the reasoning streams before it); both null when the model was not called

@@ -7,27 +7,28 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from notesqa.settings import Settings
-from rag.answer import Answer, Event, Evidence
+from rag.turn import Answer, Citation, Event, EventKind, Evidence, Reason
 
 MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 QUOTE = Evidence("001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 91, 108, "Kosmos", ("多模态", "Kosmos-1"))
-CITE = {"n": 1, "source": "001_kosmos.txt", "chunk_id": "c7", "text": "…数据和模型规模:1.3 B 的参数…", "start": 90,
-        "end": 109, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"], "spans": [[91, 108]]}
+CITE = Citation(1, "001_kosmos.txt", "c7", "…数据和模型规模:1.3 B 的参数…", 90, 109, "Kosmos", ("多模态", "Kosmos-1"),
+                ((91, 108),))
 """A citation consistent with ``NOTE``: ``NOTE[start:end] == text``, and its span is ``QUOTE``."""
-NOTE = "x" * 90 + CITE["text"] + "y" * 30
+NOTE = "x" * 90 + CITE.text + "y" * 30
 
 
 def answered(question: str = "Kosmos-1 有多少参数?") -> list[Event | Answer]:
     """What ``Answerer.stream`` yields for an answered question (a draft that the check then rewrote)."""
     final = Answer(question=question, answer="Kosmos-1 有 1.3B 参数。 [1]", reasoning="段落[1]说：1.3 B",
-                   citations=[CITE], evidence=[QUOTE.to_dict()], usage={"prompt_tokens": 300, "completion_tokens": 20},
+                   citations=[CITE], evidence=[QUOTE], usage={"prompt_tokens": 300, "completion_tokens": 20},
                    model="fake.gguf")
-    return [Event.quoting((QUOTE,)), Event("status", "generating"), Event("reasoning", "段落[1]说："),
-            Event("reasoning", "1.3 B"), Event("answer", "DRAFT 根据段落，"), Event("answer", "1.3B"), final]
+    return [Event.quoting((QUOTE,)), Event(EventKind.STATUS, "generating"),
+            Event(EventKind.REASONING, "段落[1]说："), Event(EventKind.REASONING, "1.3 B"),
+            Event(EventKind.ANSWER, "DRAFT 根据段落，"), Event(EventKind.ANSWER, "1.3B"), final]
 
 
 def abstained(question: str = "q") -> list[Event | Answer]:
-    return [Answer(question=question, answer="笔记里没有找到这个问题的答案。", abstained=True, reason="gate",
+    return [Answer(question=question, answer="笔记里没有找到这个问题的答案。", abstained=True, reason=Reason.GATE,
                    reasoning="Best passage similarity 0.700 < 0.82.")]
 
 

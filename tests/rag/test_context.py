@@ -146,7 +146,7 @@ def test_the_best_window_for_each_part_is_marked_as_the_lead() -> None:
 
 
 def test_evidence_is_the_verbatim_run_of_the_note() -> None:
-    from rag.answer import evidence_of
+    from rag.stages.select import evidence_of
 
     note = "前言。\nKosmos-1 的数据和模型规模：1.3 B 的参数。它是多模态模型。"
     h = hit(note, 0)

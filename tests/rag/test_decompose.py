@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rag import prompts
-from rag.answer import Answer, merge
 from rag.decompose import Part, decompose
 
 
@@ -41,28 +39,3 @@ def test_single_questions_and_questions_about_an_earlier_answer_stay_whole() -> 
     assert questions("大模型和小模型在各种任务上表现如何？") == []  # "各种" is "various", not "each"
     # "它" stands for the answer of the first part, which is not known before it is answered
     assert questions("最早提出注意力机制的论文是哪篇？它是哪一年发表的？") == []
-
-
-def test_the_parts_of_a_question_are_merged_in_order_with_renumbered_citations() -> None:
-    def part(q: str, text: str, n_passages: int, cited: list[int], reason: str = "") -> Answer:
-        a = Answer(question=q, answer=text, abstained=bool(reason), reason=reason,
-                   passages=[{"n": n, "chunk_id": f"{q}{n}"} for n in range(1, n_passages + 1)],
-                   citations=[{"n": n, "source": "x.md"} for n in cited],
-                   timings={"first_token": 1.0 if not reason else None, "generate": 2.0},
-                   usage={"prompt_tokens": 100})
-        return a
-
-    whole = Answer(question="A？B？C？", answer="")
-    merged = merge(whole, [part("A", "甲 [2]", 3, [2]), part("B", prompts.ABSTAIN["zh"], 2, [], "gate"),
-                           part("C", "丙 [1]", 2, [1])], t0=0.0)
-    assert not merged.abstained
-    assert merged.answer == "甲 [2]\n\n" + prompts.PART_ABSTAIN["zh"].format(n=2) + "\n\n丙 [6]"
-    assert [c["n"] for c in merged.citations] == [2, 6]
-    assert [p["n"] for p in merged.passages] == [1, 2, 3, 4, 5, 6, 7]
-    assert merged.usage["prompt_tokens"] == 300 and merged.timings["generate"] == 6.0
-    assert "B" not in merged.answer  # a part the notes do not answer is named by number, not repeated
-
-    all_out = merge(Answer(question="A？B？", answer=""),
-                    [part("A", prompts.ABSTAIN["zh"], 1, [], "gate"), part("B", prompts.ABSTAIN["zh"], 1, [], "x")],
-                    t0=0.0)
-    assert all_out.abstained and all_out.reason == "gate" and all_out.answer == prompts.ABSTAIN["zh"]

@@ -89,7 +89,7 @@ def test_a_completion_has_footnotes_and_citations() -> None:
     message = body["choices"][0]["message"]
     assert message["content"] == "Kosmos-1 有 1.3B 参数。[^1]\n\n[^1]: 001_kosmos.txt › 多模态 › Kosmos-1"
     assert "DRAFT" not in message["content"]
-    assert message["citations"] == [CITE] and message["notesqa"]["abstained"] is False
+    assert message["citations"] == [CITE.to_dict()] and message["notesqa"]["abstained"] is False
     assert message["notesqa"]["evidence"][0]["text"] == QUOTE.text
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
     assert body["choices"][0]["finish_reason"] == "stop" and body["model"] == MODELS[1]
@@ -117,7 +117,7 @@ def test_the_stream_sends_quotes_and_reasoning_first_and_the_checked_answer_last
     last = chunks[-2]["choices"][0]
     assert last["finish_reason"] == "stop"
     assert last["delta"]["content"].endswith("[^1]: 001_kosmos.txt › 多模态 › Kosmos-1")
-    assert last["delta"]["citations"] == [CITE]
+    assert last["delta"]["citations"] == [CITE.to_dict()]
     assert [c["finish_reason"] for c in (x["choices"][0] for x in chunks[:-2])] == [None] * (len(chunks) - 2)
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 320
 
@@ -200,7 +200,7 @@ def test_routes_models_search_and_completion() -> None:
     assert len(found["data"]) == 3 and found["data"][0]["rank"] == 1 and found["data"][0]["path"] == "多模态 › Kosmos-1"
     assert {"score", "dense", "bm25", "source", "start", "end", "text"} <= set(found["data"][0])
     r = c.post("/v1/chat/completions", json={"model": MODELS[1], "messages": [{"role": "user", "content": "q"}]})
-    assert r.status_code == 200 and r.json()["choices"][0]["message"]["citations"] == [CITE]
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["citations"] == [CITE.to_dict()]
 
 
 def test_route_streams_server_sent_events() -> None:

@@ -30,11 +30,11 @@ def test_loopback_detection() -> None:
 
 
 def test_sources_are_rendered_inert() -> None:
-    from rag.answer import Answer
+    from rag.turn import Answer, Citation
 
-    answer = Answer(question="q", answer="a", citations=[{
-        "n": 1, "source": "x<script>.md", "title": "<b>t</b>", "headings": ["h"], "start": 0, "end": 40,
-        "text": "<img src=x onerror=alert(1)> and <script>alert(2)</script>", "spans": [[0, 10]]}])
+    answer = Answer(question="q", answer="a", citations=[Citation(
+        1, "x<script>.md", "c1", "<img src=x onerror=alert(1)> and <script>alert(2)</script>", 0, 40, "<b>t</b>",
+        ("h",), ((0, 10),))])
     out = sources_html(answer, lambda s: "<script>alert(3)</script>" * 3)
     assert "<script>" not in out and "<img" not in out
     assert html.escape("<img src=x onerror=alert(1)>")[:10] in out
@@ -245,7 +245,7 @@ def test_damaged_index_is_shown_and_reingest_repairs_it(tmp_path: Path) -> None:
 
 
 def test_evidence_is_labelled_as_a_quote_and_rendered_inert() -> None:
-    from rag.answer import Evidence
+    from rag.turn import Evidence
     from ui.app import EVIDENCE_TITLE, evidence_html, evidence_markdown
 
     e = Evidence("a<b>.md", "c1", "第一行 <script>alert(1)</script>\n第二行", 10, 40, "T", ("H1", "H2"))

@@ -120,10 +120,11 @@ def _retire_outside(tmp: Path) -> str:
 def _third_language(tmp: Path) -> str:
     """A Russian question: answered (e5 is multilingual), in English, with a notice; the notice comes first,
     before any retrieval."""
-    from rag.answer import Answerer, Event
+    from rag.answer import Answerer
+    from rag.turn import Event, EventKind
 
     first = next(Answerer(Settings(index_dir=tmp / "index")).stream("Сколько параметров у Kosmos-1?"))
-    assert isinstance(first, Event) and first.kind == "notice"
+    assert isinstance(first, Event) and first.kind == EventKind.NOTICE
     return first.text
 
 

@@ -9,15 +9,17 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from rag.turn import Citation, Evidence
 from tests.conftest import ROOT
 from ui.chats import ChatNotFoundError, ChatStore, ChatStoreError, title_from, with_footnotes
 
-CITE = {"n": 2, "source": "001_kosmos.txt", "chunk_id": "c7", "text": "数据和模型规模:1.3 B 的参数", "start": 10,
-        "end": 30, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"], "spans": [[10, 20]]}
+CITE = Citation(2, "001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 10, 30, "Kosmos", ("多模态", "Kosmos-1"),
+                ((10, 20),))
 
 
 @pytest.fixture()
@@ -29,7 +31,8 @@ def test_a_conversation_is_created_continued_and_read_back(store: ChatStore) -> 
     conv = store.create()
     assert conv.title == "" and len(conv.id) == 12
     first = store.append_turn(conv.id, "Kosmos-1 有多少参数?", "1.3B 参数。 [2]", citations=[CITE], lang="zh",
-                              model="m.gguf", reasoning="段落[2]说", evidence=[{"source": "001_kosmos.txt"}])
+                              model="m.gguf", reasoning="段落[2]说",
+                              evidence=[Evidence("001_kosmos.txt", "c7", "1.3 B 的参数", 20, 30)])
     second = store.append_turn(conv.id, "它是哪一年发布的?", "笔记里没有找到这个问题的答案。", abstained=True,
                                reason="gate")
     assert (first.position, second.position) == (0, 1) and first.id != second.id
@@ -80,7 +83,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_footnotes_replace_the_markers() -> None:
-    two = [CITE, {**CITE, "n": 4, "source": "b.md", "headings": [], "title": "B"}]
+    two = [CITE, replace(CITE, n=4, source="b.md", headings=(), title="B")]
     assert with_footnotes("1.3B 参数。 [2][4]", two) == (
         "1.3B 参数。[^2][^4]\n\n[^2]: 001_kosmos.txt › 多模态 › Kosmos-1\n[^4]: b.md › B")
     assert with_footnotes("笔记里没有找到这个问题的答案。", []) == "笔记里没有找到这个问题的答案。"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from rag.turn import Citation
 from ui.chats import DB_NAME, ChatStore
 from ui.cli import app
 
 runner = CliRunner()
-CITE = {"n": 1, "source": "a.md", "chunk_id": "c1", "text": "t", "start": 0, "end": 1, "title": "A",
-        "headings": ["H"]}
+CITE = Citation(1, "a.md", "c1", "t", 0, 1, "A", ("H",))
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -1,0 +1,101 @@
+"""Stage 5: the model's turn, streamed: its reasoning (a verbatim quote of the passage it answers from), then
+its answer after our own cue, and for an English question answered in the notes' language, a translation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from notesqa.settings import Settings
+from rag import prompts
+from rag.context import Selected
+from rag.turn import Event, EventKind, Turn
+
+ANSWER_STOPS = ["Answer:", "答案:", "答案：", "Answer (in English):"]
+"""Where the reasoning ends: the model starting its answer with a cue of its own."""
+
+
+def quotes_verbatim(number: str, selected: Sequence[Selected]) -> bool:
+    """Whether the reasoning is made to quote passage ``number`` verbatim (a prose passage that was given).
+
+    Once the model has named the passage it reasons from, its reasoning goes on with a verbatim quote of it
+    (``段落[2]说：“``) rather than a paraphrase, which drops details ("…为了纪念克隆羊，因为…Dall-E" became
+    "because it sounds like Dall-E"). Not for table rows: quoted without their header row they lose their
+    columns (a question about context length was answered with a row's release date). Dev 0.83 -> 0.92,
+    held-out 0.83 -> 0.875, no question lost (build ef77680; docs/experiments.md).
+    """
+    chosen = next((x for x in selected if str(x.passage.number) == number.strip()), None)
+    return chosen is not None and not chosen.table
+
+
+def generate(turn: Turn, llm: Any, settings: Settings) -> Iterator[Event]:
+    """One model turn in two phases: the reasoning (quoted evidence) until the model would start its
+    answer, then the answer after our own cue, so a missing or sloppy cue never loses the answer and its
+    language follows the question even when the quote is Chinese. Sets ``turn.reasoning`` and ``turn.raw``."""
+    result, lang = turn.result, turn.lang
+    cue_r, cue_a = ("思考:", "答案:") if lang == "zh" else ("Reasoning:", "Answer (in English):")
+    lead = prompts.QUOTE_LEAD[lang]
+    messages = prompts.messages(turn.query, [x.passage for x in turn.selected], lang)
+    t_g = time.perf_counter()
+    reasoning, answer = lead, ""
+    generated = 0
+    with llm.turn():
+        prompt = llm.chat_prompt(messages, assistant_prefix=f"{cue_r} {lead}")
+        result.usage["prompt_tokens"] = llm.count_tokens(prompt)
+        shown = False
+        number = "".join(llm.complete(prompt, 3, stop=["]"]))
+        generated += 1
+        if quotes_verbatim(number, turn.selected):
+            forced = number.strip() + prompts.QUOTE_VERB[lang]
+            lead, prompt = lead + forced, prompt + forced
+            reasoning = lead
+            result.timings["first_token"] = time.perf_counter() - turn.t0
+            yield Event(EventKind.REASONING, lead)
+            shown = True
+        for delta in llm.complete(prompt, settings.max_reasoning_tokens, stop=["<|im_end|>", *ANSWER_STOPS]):
+            result.timings.setdefault("first_token", time.perf_counter() - turn.t0)
+            generated += 1
+            delta, done = prompts.until_paragraph_end(reasoning, delta)
+            reasoning += delta
+            yield Event(EventKind.REASONING, delta if shown else lead + delta)  # the lead-in shows with the first
+            shown = True  # token
+            if done:
+                break
+        result.usage["reasoning_tokens"] = generated
+        result.timings["reasoning_end"] = time.perf_counter() - turn.t0
+        prompt = f"{prompt}{reasoning[len(lead):].rstrip()}\n{cue_a} "
+        reasoning = prompts.clean_reasoning(reasoning)
+        for delta in llm.complete(prompt, settings.max_answer_tokens, stop=["<|im_end|>", cue_r]):
+            result.timings.setdefault("first_answer_token", time.perf_counter() - turn.t0)
+            generated += 1
+            delta, done = prompts.until_paragraph_end(answer, delta)
+            cut = prompts.repeat_start(answer + delta)
+            if cut is not None:  # looping on a sentence: keep what came before the repeat (the final
+                answer = (answer + delta)[:cut]  # Answer replaces what was streamed)
+                break
+            answer += delta
+            if delta:
+                yield Event(EventKind.ANSWER, delta)
+            if done:
+                break
+        result.usage["answer_tokens"] = generated - result.usage["reasoning_tokens"]
+        result.timings["answer_end"] = time.perf_counter() - turn.t0
+        if lang == "en" and answer.strip() and prompts.language(answer) == "zh":
+            # answered in the notes' language: ask for English in the same conversation, so llama.cpp
+            # reuses everything already in its cache and only reads one short turn
+            convo = [*messages, {"role": "assistant", "content": f"{cue_r} {reasoning}\n{cue_a} {answer}"},
+                     {"role": "user", "content": prompts.TO_ENGLISH.format(answer=prompts.tidy_answer(answer))}]
+            translated = ""
+            for delta in llm.complete(llm.chat_prompt(convo), settings.max_answer_tokens,
+                                      stop=["\n\n", "<|im_end|>"]):
+                generated += 1
+                translated += delta
+            if translated.strip():
+                answer = translated
+                yield Event(EventKind.REPLACE, translated.strip())
+    result.timings["generate"] = time.perf_counter() - t_g
+    result.usage["completion_tokens"] = generated
+    result.model = llm.name
+    turn.reasoning, turn.raw = reasoning.strip(), answer.strip()
+    result.raw_answer = turn.raw
