@@ -4,7 +4,7 @@ its answer after our own cue, and for an English question answered in the notes'
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from notesqa.settings import Settings
@@ -29,73 +29,99 @@ def quotes_verbatim(number: str, selected: Sequence[Selected]) -> bool:
     return chosen is not None and not chosen.table
 
 
+CUES = {"zh": ("思考:", "答案:"), "en": ("Reasoning:", "Answer (in English):")}
+"""The cues the model's reasoning and answer follow, per question language."""
+
+
 def generate(turn: Turn, llm: Any, settings: Settings) -> Iterator[Event]:
     """One model turn in two phases: the reasoning (quoted evidence) until the model would start its
     answer, then the answer after our own cue, so a missing or sloppy cue never loses the answer and its
     language follows the question even when the quote is Chinese. Sets ``turn.reasoning`` and ``turn.raw``."""
     result, lang = turn.result, turn.lang
-    cue_r, cue_a = ("思考:", "答案:") if lang == "zh" else ("Reasoning:", "Answer (in English):")
-    lead = prompts.QUOTE_LEAD[lang]
     messages = prompts.messages(turn.query, [x.passage for x in turn.selected], lang)
     t_g = time.perf_counter()
-    reasoning, answer = lead, ""
-    generated = 0
     with llm.turn():
-        prompt = llm.chat_prompt(messages, assistant_prefix=f"{cue_r} {lead}")
+        prompt = llm.chat_prompt(messages, assistant_prefix=f"{CUES[lang][0]} {prompts.QUOTE_LEAD[lang]}")
         result.usage["prompt_tokens"] = llm.count_tokens(prompt)
-        shown = False
-        number = "".join(llm.complete(prompt, 3, stop=["]"]))
-        generated += 1
-        if quotes_verbatim(number, turn.selected):
-            forced = number.strip() + prompts.QUOTE_VERB[lang]
-            lead, prompt = lead + forced, prompt + forced
-            reasoning = lead
-            result.timings["first_token"] = time.perf_counter() - turn.t0
-            yield Event(EventKind.REASONING, lead)
-            shown = True
-        for delta in llm.complete(prompt, settings.max_reasoning_tokens, stop=["<|im_end|>", *ANSWER_STOPS]):
-            result.timings.setdefault("first_token", time.perf_counter() - turn.t0)
-            generated += 1
-            delta, done = prompts.until_paragraph_end(reasoning, delta)
-            reasoning += delta
-            yield Event(EventKind.REASONING, delta if shown else lead + delta)  # the lead-in shows with the first
-            shown = True  # token
-            if done:
-                break
-        result.usage["reasoning_tokens"] = generated
-        result.timings["reasoning_end"] = time.perf_counter() - turn.t0
-        prompt = f"{prompt}{reasoning[len(lead):].rstrip()}\n{cue_a} "
-        reasoning = prompts.clean_reasoning(reasoning)
-        for delta in llm.complete(prompt, settings.max_answer_tokens, stop=["<|im_end|>", cue_r]):
-            result.timings.setdefault("first_answer_token", time.perf_counter() - turn.t0)
-            generated += 1
-            delta, done = prompts.until_paragraph_end(answer, delta)
-            cut = prompts.repeat_start(answer + delta)
-            if cut is not None:  # looping on a sentence: keep what came before the repeat (the final
-                answer = (answer + delta)[:cut]  # Answer replaces what was streamed)
-                break
-            answer += delta
-            if delta:
-                yield Event(EventKind.ANSWER, delta)
-            if done:
-                break
-        result.usage["answer_tokens"] = generated - result.usage["reasoning_tokens"]
-        result.timings["answer_end"] = time.perf_counter() - turn.t0
+        prompt, reasoning = yield from _reason(turn, llm, prompt, settings.max_reasoning_tokens)
+        answer = yield from _answer(turn, llm, prompt, settings.max_answer_tokens)
         if lang == "en" and answer.strip() and prompts.language(answer) == "zh":
-            # answered in the notes' language: ask for English in the same conversation, so llama.cpp
-            # reuses everything already in its cache and only reads one short turn
-            convo = [*messages, {"role": "assistant", "content": f"{cue_r} {reasoning}\n{cue_a} {answer}"},
-                     {"role": "user", "content": prompts.TO_ENGLISH.format(answer=prompts.tidy_answer(answer))}]
-            translated = ""
-            for delta in llm.complete(llm.chat_prompt(convo), settings.max_answer_tokens,
-                                      stop=["\n\n", "<|im_end|>"]):
-                generated += 1
-                translated += delta
-            if translated.strip():
-                answer = translated
-                yield Event(EventKind.REPLACE, translated.strip())
+            answer = yield from _translate(turn, llm, messages, reasoning, answer, settings.max_answer_tokens)
     result.timings["generate"] = time.perf_counter() - t_g
-    result.usage["completion_tokens"] = generated
+    result.usage["completion_tokens"] = sum(result.usage.get(k, 0) for k in ("reasoning_tokens", "answer_tokens",
+                                                                             "translation_tokens"))
     result.model = llm.name
-    turn.reasoning, turn.raw = reasoning.strip(), answer.strip()
+    turn.reasoning, turn.raw = reasoning, answer.strip()
     result.raw_answer = turn.raw
+
+
+def _reason(turn: Turn, llm: Any, prompt: str, max_tokens: int) -> Generator[Event, None, tuple[str, str]]:
+    """The reasoning phase: the model names the passage it answers from; a prose passage is then quoted
+    verbatim (``quotes_verbatim``). Returns the prompt with the reasoning and the answer cue, and the
+    reasoning as shown."""
+    result, lang = turn.result, turn.lang
+    lead = prompts.QUOTE_LEAD[lang]
+    reasoning = lead
+    shown = False
+    number = "".join(llm.complete(prompt, 3, stop=["]"]))
+    generated = 1
+    if quotes_verbatim(number, turn.selected):
+        forced = number.strip() + prompts.QUOTE_VERB[lang]
+        lead, prompt = lead + forced, prompt + forced
+        reasoning = lead
+        result.timings["first_token"] = time.perf_counter() - turn.t0
+        yield Event(EventKind.REASONING, lead)
+        shown = True
+    for delta in llm.complete(prompt, max_tokens, stop=["<|im_end|>", *ANSWER_STOPS]):
+        result.timings.setdefault("first_token", time.perf_counter() - turn.t0)
+        generated += 1
+        delta, done = prompts.until_paragraph_end(reasoning, delta)
+        reasoning += delta
+        yield Event(EventKind.REASONING, delta if shown else lead + delta)  # the lead-in shows with the first token
+        shown = True
+        if done:
+            break
+    result.usage["reasoning_tokens"] = generated
+    result.timings["reasoning_end"] = time.perf_counter() - turn.t0
+    prompt = f"{prompt}{reasoning[len(lead):].rstrip()}\n{CUES[lang][1]} "
+    return prompt, prompts.clean_reasoning(reasoning).strip()
+
+
+def _answer(turn: Turn, llm: Any, prompt: str, max_tokens: int) -> Generator[Event, None, str]:
+    """The answer phase, after our answer cue, until the paragraph ends or the answer starts to loop."""
+    result = turn.result
+    answer = ""
+    generated = 0
+    for delta in llm.complete(prompt, max_tokens, stop=["<|im_end|>", CUES[turn.lang][0]]):
+        result.timings.setdefault("first_answer_token", time.perf_counter() - turn.t0)
+        generated += 1
+        delta, done = prompts.until_paragraph_end(answer, delta)
+        cut = prompts.repeat_start(answer + delta)
+        if cut is not None:  # looping on a sentence: keep what came before the repeat (the final Answer
+            answer = (answer + delta)[:cut]  # replaces what was streamed)
+            break
+        answer += delta
+        if delta:
+            yield Event(EventKind.ANSWER, delta)
+        if done:
+            break
+    result.usage["answer_tokens"] = generated
+    result.timings["answer_end"] = time.perf_counter() - turn.t0
+    return answer
+
+
+def _translate(turn: Turn, llm: Any, messages: list[dict[str, str]], reasoning: str, answer: str,
+               max_tokens: int) -> Generator[Event, None, str]:
+    """An English question answered in the notes' language: ask for English in the same conversation, so
+    llama.cpp reuses everything already in its cache and only reads one short turn."""
+    cue_r, cue_a = CUES[turn.lang]
+    convo = [*messages, {"role": "assistant", "content": f"{cue_r} {reasoning}\n{cue_a} {answer}"},
+             {"role": "user", "content": prompts.TO_ENGLISH.format(answer=prompts.tidy_answer(answer))}]
+    translated = ""
+    for delta in llm.complete(llm.chat_prompt(convo), max_tokens, stop=["\n\n", "<|im_end|>"]):
+        turn.result.usage["translation_tokens"] = turn.result.usage.get("translation_tokens", 0) + 1
+        translated += delta
+    if not translated.strip():
+        return answer
+    yield Event(EventKind.REPLACE, translated.strip())
+    return translated

@@ -3,8 +3,13 @@ model in ``tests/rag/test_answer.py``)."""
 
 from __future__ import annotations
 
-from rag.stages.generate import quotes_verbatim
-from tests.rag.stages.factories import selected
+import contextlib
+from collections.abc import Iterator
+
+from notesqa.settings import Settings
+from rag.stages.generate import generate, quotes_verbatim
+from rag.turn import EventKind
+from tests.rag.stages.factories import selected, turn
 
 
 def test_only_a_given_prose_passage_is_quoted_verbatim() -> None:
@@ -12,3 +17,40 @@ def test_only_a_given_prose_passage_is_quoted_verbatim() -> None:
     assert quotes_verbatim("1", given) and quotes_verbatim(" 1", given)
     assert not quotes_verbatim("2", given)  # a table row quoted without its header loses its columns
     assert not quotes_verbatim("3", given) and not quotes_verbatim("无", given)
+
+
+class ScriptedModel:
+    """A stand-in for ``rag.llm.LocalLLM``: each ``complete`` call streams the next scripted text."""
+
+    name = "scripted.gguf"
+
+    def __init__(self, *texts: str):
+        self.texts = list(texts)
+        self.prompts: list[str] = []
+
+    def turn(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def chat_prompt(self, messages: list[dict[str, str]], assistant_prefix: str = "") -> str:
+        return "\n".join(m["content"] for m in messages) + "\n" + assistant_prefix
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def complete(self, prompt: str, max_tokens: int, stop: list[str]) -> Iterator[str]:
+        self.prompts.append(prompt)
+        yield from self.texts.pop(0)
+
+
+def test_the_reasoning_quotes_the_named_passage_then_the_answer_streams(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    t = turn("Kosmos-1 有多少参数?")
+    t.selected = [selected(1, "Kosmos-1 的数据和模型规模：1.3 B 的参数。")]
+    model = ScriptedModel("1", "Kosmos-1 的数据和模型规模：1.3 B 的参数”\n", "Kosmos-1 有 1.3B 参数。")
+    events = list(generate(t, model, Settings(cache_dir=tmp_path)))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == EventKind.REASONING and events[0].text == "段落[1]说：“"  # the forced quote
+    assert EventKind.ANSWER in kinds and kinds.index(EventKind.ANSWER) > kinds.index(EventKind.REASONING)
+    assert t.reasoning.startswith("段落[1]说：“Kosmos-1") and t.raw == "Kosmos-1 有 1.3B 参数。"
+    assert model.prompts[-1].endswith("答案: ")  # the answer follows our own cue
+    assert t.result.usage["completion_tokens"] == t.result.usage["reasoning_tokens"] + t.result.usage["answer_tokens"]
+    assert t.result.model == "scripted.gguf" and t.result.timings["first_token"] is not None
