@@ -136,9 +136,7 @@ class TokenCounter:
 def _fingerprint(folder: Path) -> str:
     """Names, sizes and mtimes of the model folder's files: an export is redone when the model changes."""
     items = sorted(
-        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-        for p in folder.rglob("*")
-        if p.is_file()
+        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
     )
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
@@ -178,8 +176,11 @@ def _export_fp32(src: Path, out: Path, bundled: bool) -> None:
         and (len(modules) == 2 or isinstance(modules[2], Normalize))
     )
     pooling = modules[1] if ok else None
-    modes = (pooling.pooling_mode,) if pooling and isinstance(pooling.pooling_mode, str) else (
-        tuple(pooling.pooling_mode) if pooling else ())
+    modes = (
+        (pooling.pooling_mode,)
+        if pooling and isinstance(pooling.pooling_mode, str)
+        else (tuple(pooling.pooling_mode) if pooling else ())
+    )
     if not ok or not pooling or not pooling.include_prompt or any(m not in _POOLING_MODES for m in modes):
         raise OnnxExportError(
             f"{src}: the ONNX backends support Transformer + Pooling ({', '.join(_POOLING_MODES)}) + optional "
@@ -208,8 +209,11 @@ def _export_fp32(src: Path, out: Path, bundled: bool) -> None:
             str(raw),
             input_names=["input_ids", "attention_mask"],
             output_names=["token_embeddings"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                          "token_embeddings": {0: "batch", 1: "sequence"}},
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "token_embeddings": {0: "batch", 1: "sequence"},
+            },
             opset_version=17,
             dynamo=False,
         )
@@ -219,8 +223,14 @@ def _export_fp32(src: Path, out: Path, bundled: bool) -> None:
     config = hf.config
     options = FusionOptions("bert")
     options.enable_gelu_approximation = False  # exact GELU: the fp32 export gives torch's vectors
-    optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
-                               hidden_size=config.hidden_size, optimization_options=options, opt_level=0)
+    optimized = optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        optimization_options=options,
+        opt_level=0,
+    )
     optimized.save_model_to_file(str(out / ONNX_FILES["onnx"]))
     raw.unlink()
     tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
@@ -250,9 +260,14 @@ def _quantize_int8(out: Path) -> None:
     root.setLevel(logging.ERROR)  # the quantiser logs advice about static (calibrated) pre-processing
     try:
         # the fused com.microsoft ops defeat ONNX shape inference: their outputs are float
-        quantize_dynamic(out / ONNX_FILES["onnx"], tmp, op_types_to_quantize=["MatMul", "Attention"],
-                         per_channel=True, weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+        quantize_dynamic(
+            out / ONNX_FILES["onnx"],
+            tmp,
+            op_types_to_quantize=["MatMul", "Attention"],
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
         os.replace(tmp, out / ONNX_FILES["onnx-int8"])
     finally:
         root.setLevel(level)
@@ -269,8 +284,12 @@ def ensure_onnx_export(src: Path, out: Path, backend: str, bundled: bool) -> Pat
     target = out / ONNX_FILES[backend]
     with _EXPORT_LOCK:
         meta = _read_export_meta(out)
-        fresh = (meta is not None and meta.get("version") == ONNX_EXPORT_VERSION
-                 and meta.get("fingerprint") == _fingerprint(src) and (out / ONNX_FILES["onnx"]).is_file())
+        fresh = (
+            meta is not None
+            and meta.get("version") == ONNX_EXPORT_VERSION
+            and meta.get("fingerprint") == _fingerprint(src)
+            and (out / ONNX_FILES["onnx"]).is_file()
+        )
         if fresh and target.is_file():
             return target
         require_onnxruntime(backend, for_export=True)
@@ -363,8 +382,15 @@ class OnnxEncoder:
 class E5Embeddings(Embeddings):
     """LangChain embeddings over a sentence-transformers model, with e5's ``query:``/``passage:`` prompts."""
 
-    def __init__(self, folder: Path, threads: int, batch_size: int = 16, bundled: bool = False,
-                 backend: str = "torch", onnx_dir: Path | None = None):
+    def __init__(
+        self,
+        folder: Path,
+        threads: int,
+        batch_size: int = 16,
+        bundled: bool = False,
+        backend: str = "torch",
+        onnx_dir: Path | None = None,
+    ):
         self.folder = folder
         self.threads = threads
         self.batch_size = batch_size
@@ -387,9 +413,7 @@ class E5Embeddings(Embeddings):
             import torch
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ImportError(
-                "Embedding needs torch and sentence-transformers; run `make setup`."
-            ) from exc
+            raise ImportError("Embedding needs torch and sentence-transformers; run `make setup`.") from exc
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
@@ -443,8 +467,12 @@ def get_embeddings(settings: Settings, backend: str | None = None) -> E5Embeddin
     with _LOCK:
         if key not in _MODELS:
             _MODELS[key] = E5Embeddings(
-                folder, settings.threads, settings.embed_batch_size, bundled=settings.embed_model is None,
-                backend=backend, onnx_dir=None if backend == "torch" else onnx_folder(settings),
+                folder,
+                settings.threads,
+                settings.embed_batch_size,
+                bundled=settings.embed_model is None,
+                backend=backend,
+                onnx_dir=None if backend == "torch" else onnx_folder(settings),
             )
         model = _MODELS[key]
     model.batch_size = settings.embed_batch_size

@@ -29,11 +29,14 @@ def _user_model(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
-def test_missing_onnxruntime_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 backend: str) -> None:
+def test_missing_onnxruntime_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
-    s = Settings(embed_model=_user_model(tmp_path), embed_backend=backend, cache_dir=tmp_path / "cache",
-                 index_dir=tmp_path / "index")
+    s = Settings(
+        embed_model=_user_model(tmp_path),
+        embed_backend=backend,
+        cache_dir=tmp_path / "cache",
+        index_dir=tmp_path / "index",
+    )
     with pytest.raises(OnnxRuntimeMissingError, match=r"pip install 'notesqa\[onnx\]'"):
         get_embeddings(s)
     with pytest.raises(ImportError, match="NOTESQA_EMBED_BACKEND=torch"):
@@ -42,8 +45,12 @@ def test_missing_onnxruntime_says_how_to_install(tmp_path: Path, monkeypatch: py
 
 def test_torch_backend_needs_no_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    s = Settings(embed_model=_user_model(tmp_path), cache_dir=tmp_path / "cache", index_dir=tmp_path / "index",
-                 embed_backend="torch")
+    s = Settings(
+        embed_model=_user_model(tmp_path),
+        cache_dir=tmp_path / "cache",
+        index_dir=tmp_path / "index",
+        embed_backend="torch",
+    )
     assert get_embeddings(s).backend == "torch"  # the model itself loads lazily
 
 

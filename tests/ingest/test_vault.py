@@ -89,13 +89,16 @@ def test_a_line_that_was_only_an_image_or_embed_is_not_a_heading(count_tokens) -
     assert all("Other note" not in c.headings for c in placed)
 
 
-@pytest.mark.parametrize(("front", "expected"), [
-    ("tags: \"a, b #c\"\n", ("a", "b", "c")),
-    ("tags: a, b #c\n", ("a", "b")),  # in YAML, " #" starts a comment
-    ("tags:\n  - x\n  - 2024\n", ("x", "2024")),
-    ("tag: solo\n", ("solo",)),
-    ("tags:\n", ()),
-])
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        ('tags: "a, b #c"\n', ("a", "b", "c")),
+        ("tags: a, b #c\n", ("a", "b")),  # in YAML, " #" starts a comment
+        ("tags:\n  - x\n  - 2024\n", ("x", "2024")),
+        ("tag: solo\n", ("solo",)),
+        ("tags:\n", ()),
+    ],
+)
 def test_front_matter_tag_spellings(front: str, expected: tuple[str, ...]) -> None:
     meta, body = split_front_matter(f"---\n{front}---\nbody\n")
     assert tuple(meta.get("tags", ())) == expected and body == "body\n"
@@ -128,10 +131,13 @@ def test_vault_chunks_have_folder_title_path_and_exact_offsets(tmp_path: Path, c
     assert all("2024-03-05" not in c.embed_text for c in chunks)
 
 
-@pytest.mark.parametrize(("line", "tags"), [
-    ("完成。#待办 and #ok", ("待办", "ok")),
-    ("C# and page#anchor and (#paren) hold none", ()),
-    ("#2024 #v2 ##x", ("v2",)),
-])
+@pytest.mark.parametrize(
+    ("line", "tags"),
+    [
+        ("完成。#待办 and #ok", ("待办", "ok")),
+        ("C# and page#anchor and (#paren) hold none", ()),
+        ("#2024 #v2 ##x", ("v2",)),
+    ],
+)
 def test_inline_tags(line: str, tags: tuple[str, ...]) -> None:
     assert read_markdown(line).meta.tags == tags
