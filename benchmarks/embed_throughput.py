@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest.embeddings import ensure_onnx_export, get_embeddings, model_folder, onnx_folder
+from ingest.embeddings import get_embeddings
+from ingest.model_files import model_folder, onnx_folder
+from ingest.onnx_export import ensure_onnx_export
 from ingest.pipeline import ingest
 from notesqa.settings import Settings
 

