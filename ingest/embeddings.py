@@ -1,11 +1,11 @@
-"""The embedding model as a LangChain ``Embeddings`` (:class:`E5Embeddings`), one shared per process.
+"""The embedding model as a LangChain ``Embeddings`` (:class:`E5Embeddings`), loaded once per process.
 
 The model is the bundled multilingual-e5-small unless ``settings.embed_model`` names another
 sentence-transformers folder (:mod:`ingest.model_files`). It runs on one of three backends
 (``settings.embed_backend``): ``torch`` runs the folder as it is (:mod:`ingest.torch_model`); ``onnx`` and
 ``onnx-int8`` run a one-time ONNX export of it (:mod:`ingest.onnx_export`) under ONNX Runtime, with no torch at
-run time (:mod:`ingest.onnx_encoder`). Loading takes seconds, so :func:`get_embeddings` hands out one shared
-instance per model, thread count and backend.
+run time (:mod:`ingest.onnx_encoder`). Loading takes seconds, so :func:`get_embeddings` hands out shared
+instances, and every instance of a model, thread count and backend runs the same loaded model.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
@@ -29,7 +30,13 @@ __all__ = ["E5Embeddings", "TokenCounter", "get_embeddings", "model_folder", "mo
 # they stay importable from here for the callers that still import them from this module.
 
 _LOCK = threading.Lock()
-_MODELS: dict[tuple[str, int, str], E5Embeddings] = {}
+_INSTANCES: dict[tuple[str, int, str, int], E5Embeddings] = {}
+"""What :func:`get_embeddings` hands out, per (model folder, threads, backend, batch size)."""
+
+_LOAD_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, int, str, bool, str | None], Any] = {}
+"""Loaded models (a ``SentenceTransformer`` or an :class:`OnnxEncoder`), shared by every instance that runs the
+same folder with the same threads and backend, whatever its batch size."""
 
 
 def model_id(settings: Settings) -> str:
@@ -39,8 +46,28 @@ def model_id(settings: Settings) -> str:
     return f"bundled:{FOLDER_NAME}"
 
 
+def _load(folder: Path, threads: int, backend: str, bundled: bool, onnx_dir: Path | None) -> Any:
+    """The model, loaded once per process (it takes seconds) and exported to ONNX first if the backend needs it."""
+    key = (str(folder), threads, backend, bundled, None if onnx_dir is None else str(onnx_dir))
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            offline_env()
+            if backend != "torch":
+                assert onnx_dir is not None
+                model_file = ensure_onnx_export(folder, onnx_dir, backend, bundled)
+                _LOADED[key] = OnnxEncoder(onnx_dir, model_file, threads, backend)
+            else:
+                _LOADED[key] = load_sentence_transformer(folder, bundled, threads=threads)
+        return _LOADED[key]
+
+
 class E5Embeddings(Embeddings):
-    """LangChain embeddings over a sentence-transformers model, with e5's ``query:``/``passage:`` prompts."""
+    """LangChain embeddings over a sentence-transformers model, with e5's ``query:``/``passage:`` prompts.
+
+    Cheap to make: the model loads on first use and is shared with every other instance of the same folder,
+    threads and backend (:func:`_load`). Instances are shared too (:func:`get_embeddings`), so nothing about
+    one changes after it is made: a caller that needs another batch size asks for an instance of its own.
+    """
 
     def __init__(
         self,
@@ -53,7 +80,7 @@ class E5Embeddings(Embeddings):
     ):
         self.folder = folder
         self.threads = threads
-        self.batch_size = batch_size
+        self._batch_size = batch_size
         self.bundled = bundled
         self.backend = backend
         self.onnx_dir = onnx_dir
@@ -62,14 +89,14 @@ class E5Embeddings(Embeddings):
                 raise ValueError(f"embed_backend={backend!r} needs onnx_dir (see onnx_folder()).")
             require_onnxruntime(backend)  # fail at once, not at the first chunk
 
+    @property
+    def batch_size(self) -> int:
+        """Texts per encoder batch (read-only: the instance may be shared)."""
+        return self._batch_size
+
     @cached_property
     def model(self):  # type: ignore[no-untyped-def]
-        offline_env()
-        if self.backend != "torch":
-            assert self.onnx_dir is not None
-            model_file = ensure_onnx_export(self.folder, self.onnx_dir, self.backend, self.bundled)
-            return OnnxEncoder(self.onnx_dir, model_file, self.threads, self.backend)
-        return load_sentence_transformer(self.folder, self.bundled, threads=self.threads)
+        return _load(self.folder, self.threads, self.backend, self.bundled, self.onnx_dir)
 
     def _encode(self, texts: list[str], name: str) -> list[list[float]]:
         if not texts:
@@ -107,14 +134,18 @@ class E5Embeddings(Embeddings):
 
 
 def get_embeddings(settings: Settings, backend: str | None = None) -> E5Embeddings:
-    """One shared embedding model per (folder, threads, backend) in this process (loading costs seconds);
-    ``backend`` overrides ``settings.embed_backend``."""
+    """The embeddings for ``settings`` (``backend`` overrides ``settings.embed_backend``).
+
+    One shared instance per (model folder, threads, backend, batch size) in this process, all instances of a
+    folder, threads and backend running one loaded model: settings with another ``embed_batch_size`` get an
+    instance of their own instead of changing the batch size under the other callers.
+    """
     folder = model_folder(settings)
     backend = backend or settings.embed_backend
-    key = (str(folder), settings.threads, backend)
+    key = (str(folder), settings.threads, backend, settings.embed_batch_size)
     with _LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = E5Embeddings(
+        if key not in _INSTANCES:
+            _INSTANCES[key] = E5Embeddings(
                 folder,
                 settings.threads,
                 settings.embed_batch_size,
@@ -122,6 +153,4 @@ def get_embeddings(settings: Settings, backend: str | None = None) -> E5Embeddin
                 backend=backend,
                 onnx_dir=None if backend == "torch" else onnx_folder(settings),
             )
-        model = _MODELS[key]
-    model.batch_size = settings.embed_batch_size
-    return model
+        return _INSTANCES[key]

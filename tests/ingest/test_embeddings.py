@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ingest.embeddings
 from ingest.embeddings import E5Embeddings, get_embeddings
 from ingest.model_files import onnx_folder
 from ingest.onnx_export import OnnxRuntimeMissingError
@@ -70,3 +71,38 @@ def test_onnx_vectors_match_torch(tmp_path: Path, backend: str, min_cos: float) 
         assert np.allclose(single, got[: len(TEXTS)], atol=1e-4)
     else:
         assert (single * got[: len(TEXTS)]).sum(axis=1).min() >= min_cos
+
+
+class _FakeModel:
+    """Stands in for a loaded SentenceTransformer: records the batch size of every encode."""
+
+    def __init__(self) -> None:
+        self.prompts = {"query": "query: ", "passage": "passage: "}
+        self.batch_sizes: list[int] = []
+
+    def encode(self, texts: list[str], batch_size: int, **kwargs: object) -> np.ndarray:
+        self.batch_sizes.append(batch_size)
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+
+def test_a_batch_size_of_its_own_for_each_caller_and_one_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_model: Path
+) -> None:
+    loads: list[_FakeModel] = []
+
+    def load(folder: Path, bundled: bool, *, threads: int | None = None) -> _FakeModel:
+        loads.append(_FakeModel())
+        return loads[-1]
+
+    monkeypatch.setattr(ingest.embeddings, "load_sentence_transformer", load)
+    base = {"embed_model": user_model, "embed_backend": "torch", "cache_dir": tmp_path / "cache", "threads": 1}
+    small = get_embeddings(Settings(**base, embed_batch_size=4))
+    large = get_embeddings(Settings(**base, embed_batch_size=64))
+    assert (small.batch_size, large.batch_size) == (4, 64)  # asking for 64 left the first caller's 4 alone
+    assert get_embeddings(Settings(**base, embed_batch_size=4)) is small
+    small.embed_documents(["a", "b"])
+    large.embed_documents(["a", "b"])
+    small.embed_query("c")
+    assert len(loads) == 1 and loads[0].batch_sizes == [4, 64, 4]  # one model, each caller's batch size
+    with pytest.raises(AttributeError):
+        small.batch_size = 64  # type: ignore[misc]
