@@ -7,6 +7,10 @@ import hashlib
 import re
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from notesqa.settings import Settings
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts embedding-model tokens for a batch of texts (no special tokens)."""
@@ -287,13 +291,25 @@ def document_title(text: str, blocks: list[_Block] | None = None, link_lines: Co
 
 
 class Chunker:
-    """Splits one note into chunks of about ``target`` tokens (never more than ``max_tokens``)."""
+    """Splits one note into chunks of about ``target`` tokens (never more than ``max_tokens``), repeating
+    ``overlap`` sentences of a split block at the start of the next chunk.
 
-    def __init__(self, count_tokens: TokenCounter, target: int = 160, max_tokens: int = 400, overlap: int = 1):
+    The sizes are settings (``chunk_target_tokens``, ``chunk_max_tokens``, ``chunk_overlap_sentences``), so they
+    have no defaults here: :meth:`from_settings` takes them from there.
+    """
+
+    def __init__(self, count_tokens: TokenCounter, target: int, max_tokens: int, overlap: int):
         self.count = count_tokens
         self.target = target
         self.max = max_tokens
         self.overlap = overlap
+
+    @classmethod
+    def from_settings(cls, count_tokens: TokenCounter, settings: Settings) -> Chunker:
+        """The chunker ``settings`` ask for (the sizes are part of the index signature)."""
+        return cls(
+            count_tokens, settings.chunk_target_tokens, settings.chunk_max_tokens, settings.chunk_overlap_sentences
+        )
 
     # --- units -----------------------------------------------------------------------------
     def _units(self, text: str, blocks: list[_Block]) -> list[_Unit]:
