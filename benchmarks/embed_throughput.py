@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest.embeddings import ensure_onnx_export, get_embeddings, model_folder, onnx_folder
+from ingest.embeddings import get_embeddings
+from ingest.model_files import model_folder, onnx_folder
+from ingest.onnx_export import ensure_onnx_export
 from ingest.pipeline import ingest
 from notesqa.settings import Settings
 
@@ -92,14 +94,26 @@ def main() -> None:
     if args.backend != "all":
         out = measure(args, args.backend)
         print(json.dumps(out))
-        print(f"{out['backend']}: {out['chunks']} chunks · {out['chunks_per_s_median']} chunks/s (median of "
-              f"{args.repeats} rebuilds) · unchanged re-ingest {out['unchanged_reingest_s_median']} s · model load "
-              f"{out['model_load_s']} s" + (f" · export {out['export_s']} s" if out["export_s"] else ""))
+        print(
+            f"{out['backend']}: {out['chunks']} chunks · {out['chunks_per_s_median']} chunks/s (median of "
+            f"{args.repeats} rebuilds) · unchanged re-ingest {out['unchanged_reingest_s_median']} s · model load "
+            f"{out['model_load_s']} s" + (f" · export {out['export_s']} s" if out["export_s"] else "")
+        )
         return
     rows = []
     for backend in BACKENDS:
-        cmd = [sys.executable, __file__, "--backend", backend, "--repeats", str(args.repeats),
-               "--corpus", str(args.corpus), "--eval-out", args.eval_out]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--backend",
+            backend,
+            "--repeats",
+            str(args.repeats),
+            "--corpus",
+            str(args.corpus),
+            "--eval-out",
+            args.eval_out,
+        ]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         if args.eval:

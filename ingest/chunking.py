@@ -7,6 +7,10 @@ import hashlib
 import re
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from notesqa.settings import Settings
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts embedding-model tokens for a batch of texts (no special tokens)."""
@@ -227,8 +231,9 @@ def _starts_block(seg: list[str], i: int) -> bool:
 
 def table_spans(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, header_row)`` of every table in ``text`` (pipe or space-separated rows)."""
-    return [(b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip())
-            for b in _parse_blocks(text) if b.kind == "table"]
+    return [
+        (b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip()) for b in _parse_blocks(text) if b.kind == "table"
+    ]
 
 
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -286,13 +291,25 @@ def document_title(text: str, blocks: list[_Block] | None = None, link_lines: Co
 
 
 class Chunker:
-    """Splits one note into chunks of about ``target`` tokens (never more than ``max_tokens``)."""
+    """Splits one note into chunks of about ``target`` tokens (never more than ``max_tokens``), repeating
+    ``overlap`` sentences of a split block at the start of the next chunk.
 
-    def __init__(self, count_tokens: TokenCounter, target: int = 160, max_tokens: int = 400, overlap: int = 1):
+    The sizes are settings (``chunk_target_tokens``, ``chunk_max_tokens``, ``chunk_overlap_sentences``), so they
+    have no defaults here: :meth:`from_settings` takes them from there.
+    """
+
+    def __init__(self, count_tokens: TokenCounter, target: int, max_tokens: int, overlap: int):
         self.count = count_tokens
         self.target = target
         self.max = max_tokens
         self.overlap = overlap
+
+    @classmethod
+    def from_settings(cls, count_tokens: TokenCounter, settings: Settings) -> Chunker:
+        """The chunker ``settings`` ask for (the sizes are part of the index signature)."""
+        return cls(
+            count_tokens, settings.chunk_target_tokens, settings.chunk_max_tokens, settings.chunk_overlap_sentences
+        )
 
     # --- units -----------------------------------------------------------------------------
     def _units(self, text: str, blocks: list[_Block]) -> list[_Unit]:
@@ -331,8 +348,11 @@ class Chunker:
             out.extend(self._split_long(text, unit) if tokens > self.max else [unit])
         for k in range(1, len(out)):  # a one-line paragraph right before a table is its caption
             prev, cur = out[k - 1], out[k]
-            if cur.kind == "table" and prev.kind == "para" and prev.block == cur.block - 1 and (
-                k < 2 or out[k - 2].block != prev.block
+            if (
+                cur.kind == "table"
+                and prev.kind == "para"
+                and prev.block == cur.block - 1
+                and (k < 2 or out[k - 2].block != prev.block)
             ):
                 prev.caption = True
         return out
@@ -352,8 +372,17 @@ class Chunker:
             b = lo
             span = _trim(text, a, b)
             if span:
-                pieces.append(_Unit(span[0], span[1], unit.kind, unit.block, unit.headings,
-                                    self.count([text[span[0] : span[1]]])[0], unit.header))
+                pieces.append(
+                    _Unit(
+                        span[0],
+                        span[1],
+                        unit.kind,
+                        unit.block,
+                        unit.headings,
+                        self.count([text[span[0] : span[1]]])[0],
+                        unit.header,
+                    )
+                )
             a = b
         return pieces
 

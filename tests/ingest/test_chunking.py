@@ -8,6 +8,7 @@ import re
 import pytest
 
 from ingest.chunking import Chunker, split_sentences
+from notesqa.settings import Settings
 from tests.conftest import CORPUS
 
 FILES = sorted(CORPUS.glob("*.txt"))
@@ -15,7 +16,14 @@ FILES = sorted(CORPUS.glob("*.txt"))
 
 @pytest.fixture(scope="module")
 def chunker(count_tokens) -> Chunker:  # type: ignore[no-untyped-def]
-    return Chunker(count_tokens, target=240, max_tokens=400, overlap=1)
+    """The chunker an ingest with the default settings uses."""
+    return Chunker.from_settings(count_tokens, Settings())
+
+
+def test_the_chunk_sizes_come_from_the_settings(count_tokens) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(chunk_target_tokens=100, chunk_max_tokens=200, chunk_overlap_sentences=0)
+    chunker = Chunker.from_settings(count_tokens, settings)
+    assert (chunker.target, chunker.max, chunker.overlap) == (100, 200, 0)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -28,7 +36,7 @@ def test_offsets_reproduce_every_chunk_and_cover_every_character(chunker: Chunke
         assert text[c.start : c.end] == c.text
         covered[c.start : c.end] = b"\x01" * (c.end - c.start)
     missing = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
-    assert not missing, f"uncovered text: {text[missing[0]:missing[0] + 40]!r}"
+    assert not missing, f"uncovered text: {text[missing[0] : missing[0] + 40]!r}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -44,8 +52,11 @@ def test_chunks_end_at_sentence_or_line_ends(chunker: Chunker) -> None:
         text = path.read_text(encoding="utf-8")
         for c in chunker.split(text, path.name):
             after = text[c.end : c.end + 1]
-            assert after in ("", "\n") or c.text[-1] in "。！？；!?.)）”\"" or after.isspace(), (
-                path.name, c.text[-30:], after)
+            assert after in ("", "\n") or c.text[-1] in '。！？；!?.)）”"' or after.isspace(), (
+                path.name,
+                c.text[-30:],
+                after,
+            )
 
 
 def test_space_separated_table_stays_whole_with_its_caption(chunker: Chunker) -> None:
@@ -63,7 +74,7 @@ def test_space_separated_table_stays_whole_with_its_caption(chunker: Chunker) ->
 def test_long_table_is_split_by_rows_repeating_the_header(count_tokens) -> None:  # type: ignore[no-untyped-def]
     rows = "\n".join(f"| model-{i} | {i}B | 用于第 {i} 类任务的聊天机器人 |" for i in range(80))
     text = "# 模型清单\n\n| 名称 | 参数量 | 定位 |\n|---|---|---|\n" + rows + "\n"
-    chunks = Chunker(count_tokens, target=120, max_tokens=200).split(text, "t.md")
+    chunks = Chunker(count_tokens, target=120, max_tokens=200, overlap=1).split(text, "t.md")
     table_chunks = [c for c in chunks if "model-" in c.text]
     assert len(table_chunks) > 2
     for c in table_chunks[1:]:
@@ -87,7 +98,7 @@ def test_heading_paths_for_numbered_and_markdown_headings(chunker: Chunker) -> N
 def test_fenced_code_block_is_never_split(count_tokens) -> None:  # type: ignore[no-untyped-def]
     code = "```python\n" + "\n".join(f"x{i} = {i}  # 第{i}行。" for i in range(12)) + "\n```"
     text = "## 代码\n\n前面的说明文字。\n\n" + code + "\n\n后面的说明。"
-    chunks = Chunker(count_tokens, target=20, max_tokens=300).split(text, "c.md")
+    chunks = Chunker(count_tokens, target=20, max_tokens=300, overlap=1).split(text, "c.md")
     holder = [c for c in chunks if "x0 = 0" in c.text]
     assert len(holder) == 1 and code in holder[0].text
 
@@ -112,7 +123,7 @@ def test_sentence_splitter_handles_chinese_and_english_ends() -> None:
 
 def test_single_overlong_sentence_is_hard_split(count_tokens) -> None:  # type: ignore[no-untyped-def]
     text = "很长" * 2000
-    chunks = Chunker(count_tokens, target=100, max_tokens=150).split(text, "long.txt")
+    chunks = Chunker(count_tokens, target=100, max_tokens=150, overlap=1).split(text, "long.txt")
     assert len(chunks) > 5
     assert "".join(c.text for c in chunks) == text
     assert max(count_tokens([c.text for c in chunks])) <= 150

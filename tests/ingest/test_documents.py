@@ -26,8 +26,10 @@ def _pdf(pages: list[list[str]], title: str = "") -> bytes:
         else:
             ops = "0.5 g 72 72 468 648 re f"
         objects.append(f"<< /Length {len(ops)} >>\nstream\n{ops}\nendstream")
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-                       f"/Contents {len(objects)} 0 R >>")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            f"/Contents {len(objects)} 0 R >>"
+        )
         kids.append(f"{len(objects)} 0 R")
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     info = ""
@@ -96,12 +98,15 @@ def test_pdf_title_that_is_a_file_name_is_not_used() -> None:
     assert read_pdf(_pdf(PAGES, title="Microsoft Word - rag.docx")).meta.title == ""
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (lambda: _pdf([[], []]), "without a text layer"),
-    (lambda: _encrypted(_pdf(PAGES), "secret"), "needs a password"),
-    (lambda: _pdf(PAGES)[:200], "damaged PDF"),
-    (lambda: b"%PDF-1.4\nnot really a pdf at all", "damaged PDF"),
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (lambda: _pdf([[], []]), "without a text layer"),
+        (lambda: _encrypted(_pdf(PAGES), "secret"), "needs a password"),
+        (lambda: _pdf(PAGES)[:200], "damaged PDF"),
+        (lambda: b"%PDF-1.4\nnot really a pdf at all", "damaged PDF"),
+    ],
+)
 def test_unreadable_pdfs_say_why(raw, reason: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Unreadable, match=reason):
         read_pdf(raw())
@@ -210,7 +215,8 @@ def test_a_bad_file_is_skipped_with_its_reason_and_the_rest_is_read(tmp_path: Pa
 
 
 def test_a_missing_library_is_a_skip_reason_that_says_what_to_install(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "pypdf", None)  # import pypdf now raises ImportError
     (tmp_path / "a.pdf").write_bytes(_pdf(PAGES))
     (tmp_path / "b.md").write_text("text", encoding="utf-8")

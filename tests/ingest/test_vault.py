@@ -81,21 +81,26 @@ def test_a_line_that_was_only_an_image_or_embed_is_not_a_heading(count_tokens) -
     text = "Intro sentence here.\n\n![[Other note]]\n\nThe body that follows explains the idea at length.\n"
     doc = read_markdown(text)
     assert doc.text == "Intro sentence here.\n\nOther note\n\nThe body that follows explains the idea at length.\n"
-    plain = Chunker(count_tokens, target=8, max_tokens=40).split(doc.text, "n.md")
+    plain = Chunker(count_tokens, target=8, max_tokens=40, overlap=1).split(doc.text, "n.md")
     assert any("Other note" in c.headings for c in plain)  # the shape-only rule alone would take it for one
     from ingest.chunking import Outline
 
-    placed = Chunker(count_tokens, target=8, max_tokens=40).split(doc.text, "n.md", Outline(link_lines=doc.link_lines))
+    placed = Chunker(count_tokens, target=8, max_tokens=40, overlap=1).split(
+        doc.text, "n.md", Outline(link_lines=doc.link_lines)
+    )
     assert all("Other note" not in c.headings for c in placed)
 
 
-@pytest.mark.parametrize(("front", "expected"), [
-    ("tags: \"a, b #c\"\n", ("a", "b", "c")),
-    ("tags: a, b #c\n", ("a", "b")),  # in YAML, " #" starts a comment
-    ("tags:\n  - x\n  - 2024\n", ("x", "2024")),
-    ("tag: solo\n", ("solo",)),
-    ("tags:\n", ()),
-])
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        ('tags: "a, b #c"\n', ("a", "b", "c")),
+        ("tags: a, b #c\n", ("a", "b")),  # in YAML, " #" starts a comment
+        ("tags:\n  - x\n  - 2024\n", ("x", "2024")),
+        ("tag: solo\n", ("solo",)),
+        ("tags:\n", ()),
+    ],
+)
 def test_front_matter_tag_spellings(front: str, expected: tuple[str, ...]) -> None:
     meta, body = split_front_matter(f"---\n{front}---\nbody\n")
     assert tuple(meta.get("tags", ())) == expected and body == "body\n"
@@ -114,7 +119,7 @@ def test_vault_chunks_have_folder_title_path_and_exact_offsets(tmp_path: Path, c
     notes, skipped = load_notes([tmp_path], tmp_path, 10_000_000)
     assert not skipped
     [note] = notes
-    chunks = Chunker(count_tokens, target=40, max_tokens=200).split(note.text, note.source, note.outline())
+    chunks = Chunker(count_tokens, target=40, max_tokens=200, overlap=1).split(note.text, note.source, note.outline())
     assert chunks
     shown = shown_text(note.path)
     assert shown == note.text
@@ -128,10 +133,13 @@ def test_vault_chunks_have_folder_title_path_and_exact_offsets(tmp_path: Path, c
     assert all("2024-03-05" not in c.embed_text for c in chunks)
 
 
-@pytest.mark.parametrize(("line", "tags"), [
-    ("完成。#待办 and #ok", ("待办", "ok")),
-    ("C# and page#anchor and (#paren) hold none", ()),
-    ("#2024 #v2 ##x", ("v2",)),
-])
+@pytest.mark.parametrize(
+    ("line", "tags"),
+    [
+        ("完成。#待办 and #ok", ("待办", "ok")),
+        ("C# and page#anchor and (#paren) hold none", ()),
+        ("#2024 #v2 ##x", ("v2",)),
+    ],
+)
 def test_inline_tags(line: str, tags: tuple[str, ...]) -> None:
     assert read_markdown(line).meta.tags == tags
