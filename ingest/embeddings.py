@@ -21,13 +21,8 @@ from ingest.bundled_e5 import FOLDER_NAME
 from ingest.model_files import model_folder, offline_env, onnx_folder
 from ingest.onnx_encoder import OnnxEncoder
 from ingest.onnx_export import ensure_onnx_export, require_onnxruntime
-from ingest.token_counter import TokenCounter
 from ingest.torch_model import embedding_dimension, load_sentence_transformer
 from notesqa.settings import Settings
-
-__all__ = ["E5Embeddings", "TokenCounter", "get_embeddings", "model_folder", "model_id", "offline_env"]
-# TokenCounter, model_folder and offline_env are defined in ingest.token_counter and ingest.model_files;
-# they stay importable from here for the callers that still import them from this module.
 
 _LOCK = threading.Lock()
 _INSTANCES: dict[tuple[str, int, str, int], E5Embeddings] = {}

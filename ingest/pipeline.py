@@ -234,12 +234,13 @@ def _write(settings: Settings, sig: dict[str, object], root: Path, old: Manifest
            to_chunk: list[Note], changed: list[Note], removed: list[str], report: IngestReport,
            progress: Progress | None) -> dict[str, FileEntry]:
     """Chunk and embed what changed, write the new generation, and return its file records."""
-    from ingest.embeddings import TokenCounter, get_embeddings, model_folder
+    from ingest.embeddings import get_embeddings
+    from ingest.model_files import model_folder
     from ingest.sparse import SparseIndex, tokenize
+    from ingest.token_counter import TokenCounter
 
     embeddings = get_embeddings(settings)
-    chunker = Chunker(TokenCounter(model_folder(settings)), settings.chunk_target_tokens,
-                      settings.chunk_max_tokens, settings.chunk_overlap_sentences)
+    chunker = Chunker.from_settings(TokenCounter(model_folder(settings)), settings)
     if old is not None:
         current = load_index(settings.index_dir, embeddings, settings=settings)
         files = dict(old.files)

@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from ingest.bundled_e5 import tokenizer_file
-from ingest.embeddings import TokenCounter
+from ingest.token_counter import TokenCounter
 from notesqa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

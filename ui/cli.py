@@ -53,7 +53,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
-    from ingest.embeddings import offline_env
+    from ingest.model_files import offline_env
 
     offline_env()  # no model hub, no telemetry, whatever the command
     logging.basicConfig(

@@ -18,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 from typer.testing import CliRunner
 
 import ingest.embeddings
+import ingest.model_files
 from ingest.bundled_e5 import tokenizer_file
 from ingest.pipeline import ingest as run_ingest
 from ingest.store import load_index, read_manifest
@@ -44,7 +45,7 @@ class HashEmbeddings(Embeddings):
 def no_model(monkeypatch: pytest.MonkeyPatch) -> HashEmbeddings:
     fake = HashEmbeddings()
     monkeypatch.setattr(ingest.embeddings, "get_embeddings", lambda settings, backend=None: fake)
-    monkeypatch.setattr(ingest.embeddings, "model_folder", lambda settings: tokenizer_file().parent)
+    monkeypatch.setattr(ingest.model_files, "model_folder", lambda settings: tokenizer_file().parent)
     return fake
 
 

@@ -185,7 +185,7 @@ def test_safe_name_never_keeps_folders() -> None:
 
 @pytest.mark.slow
 def test_index_built_with_another_embedding_model_is_refused(settings: Settings, tmp_path: Path) -> None:
-    from ingest.embeddings import model_folder
+    from ingest.model_files import model_folder
     from ingest.pipeline import ingest
     from rag.retrieve import IndexHandle, IndexMismatchError
 
