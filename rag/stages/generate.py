@@ -29,6 +29,9 @@ def quotes_verbatim(number: str, selected: Sequence[Selected]) -> bool:
     return chosen is not None and not chosen.table
 
 
+NUMBER_TOKENS = 3
+"""Tokens the model may spend naming the passage its reasoning starts from ("段落[" is given; "12" and "]")."""
+
 CUES = {"zh": ("思考:", "答案:"), "en": ("Reasoning:", "Answer (in English):")}
 """The cues the model's reasoning and answer follow, per question language."""
 
@@ -63,7 +66,7 @@ def _reason(turn: Turn, llm: Any, prompt: str, max_tokens: int) -> Generator[Eve
     lead = prompts.QUOTE_LEAD[lang]
     reasoning = lead
     shown = False
-    number = "".join(llm.complete(prompt, 3, stop=["]"]))
+    number = "".join(llm.complete(prompt, NUMBER_TOKENS, stop=["]"]))
     generated = 1
     if quotes_verbatim(number, turn.selected):
         forced = number.strip() + prompts.QUOTE_VERB[lang]

@@ -27,6 +27,23 @@ MIN_WORDING_SUPPORT = 0.15
 must contain, when they are Chinese too; below it the answer was made up ("今天天气晴天"). Correct dev
 answers: 0.26 and up."""
 
+MIN_NOVEL_TERMS = 2
+"""Fewest terms beyond the question's that a Chinese answer must add before its wording is judged (one new
+term is too little to tell a made-up answer from a short one)."""
+
+ECHO_MIN_CHARS = 30
+"""Shortest question (in word characters) whose repetition is judged an echo: a short question repeated as a
+statement ("Kosmos-1 有多少参数") cannot be told from a short answer."""
+
+ECHO_SHARE = 0.8
+"""Least share of the question that an answer must repeat verbatim to be an echo of it."""
+
+ECHO_MAX_ADDED = 2
+"""Most characters an echo may add to the question (a "请", a "是")."""
+
+LEAK_CHARS = 60
+"""How much of the system prompt's start in an answer counts as revealing the prompt."""
+
 
 def longest_run(a: str, b: str) -> int:
     """Length of the longest common run of characters (whitespace ignored)."""
@@ -51,7 +68,7 @@ def wording_problem(question: str, answer: str, notes: Sequence[str]) -> tuple[R
     share, novel = wording_support(question, answer, notes)
     if novel == 0:
         return Reason.NOT_FOUND, "The answer adds nothing to the question."
-    if novel >= 2 and share < MIN_WORDING_SUPPORT:
+    if novel >= MIN_NOVEL_TERMS and share < MIN_WORDING_SUPPORT:
         return Reason.UNGROUNDED, f"The answer's wording is not from the passages ({share:.0%})."
     return None
 
@@ -62,7 +79,8 @@ def echoes(question: str, answer: str) -> bool:
     q, a = re.sub(r"\W+", "", question), re.sub(r"\W+", "", answer)
     run = longest_run(q, a)
     added = a.replace(q, "") if q in a else a
-    return len(q) >= 30 and run >= 0.8 * len(q) and len(a) - run <= 2 and not re.search(r"[0-9A-Za-z]", added)
+    return (len(q) >= ECHO_MIN_CHARS and run >= ECHO_SHARE * len(q) and len(a) - run <= ECHO_MAX_ADDED
+            and not re.search(r"[0-9A-Za-z]", added))
 
 
 def repair(question: str, body: str, pairs: list[tuple[str, str]]) -> str:
@@ -98,7 +116,7 @@ def verify(turn: Turn, genre: Callable[[str], Genre],
     made_up = wording_problem(question, body, [x.hit.chunk.embed_text for x in turn.selected])
     if made_up:
         return turn.stop(made_up[0], f"{reasoning}\n{made_up[1]}")
-    if prompts.SYSTEM_PROMPT[:60].lower() in raw.lower():
+    if prompts.SYSTEM_PROMPT[:LEAK_CHARS].lower() in raw.lower():
         return turn.stop(Reason.REFUSED, reasoning, prompts.REFUSE[lang])
     # what frames a passage: its heading path, and the lead-ins of the chunk it was cut from (the part of the
     # chunk given to the model may start below the sentence that names its subject)
