@@ -227,8 +227,9 @@ def _starts_block(seg: list[str], i: int) -> bool:
 
 def table_spans(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, header_row)`` of every table in ``text`` (pipe or space-separated rows)."""
-    return [(b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip())
-            for b in _parse_blocks(text) if b.kind == "table"]
+    return [
+        (b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip()) for b in _parse_blocks(text) if b.kind == "table"
+    ]
 
 
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -331,8 +332,11 @@ class Chunker:
             out.extend(self._split_long(text, unit) if tokens > self.max else [unit])
         for k in range(1, len(out)):  # a one-line paragraph right before a table is its caption
             prev, cur = out[k - 1], out[k]
-            if cur.kind == "table" and prev.kind == "para" and prev.block == cur.block - 1 and (
-                k < 2 or out[k - 2].block != prev.block
+            if (
+                cur.kind == "table"
+                and prev.kind == "para"
+                and prev.block == cur.block - 1
+                and (k < 2 or out[k - 2].block != prev.block)
             ):
                 prev.caption = True
         return out
@@ -352,8 +356,17 @@ class Chunker:
             b = lo
             span = _trim(text, a, b)
             if span:
-                pieces.append(_Unit(span[0], span[1], unit.kind, unit.block, unit.headings,
-                                    self.count([text[span[0] : span[1]]])[0], unit.header))
+                pieces.append(
+                    _Unit(
+                        span[0],
+                        span[1],
+                        unit.kind,
+                        unit.block,
+                        unit.headings,
+                        self.count([text[span[0] : span[1]]])[0],
+                        unit.header,
+                    )
+                )
             a = b
         return pieces
 

@@ -133,8 +133,9 @@ def _decrypt(reader: Any, pypdf: ModuleType) -> None:
     try:
         opened = reader.decrypt("")
     except pypdf.errors.DependencyError as exc:
-        raise Unreadable("encrypted PDF whose cipher needs the cryptography package "
-                         "(pip install 'pypdf[crypto]')") from exc
+        raise Unreadable(
+            "encrypted PDF whose cipher needs the cryptography package (pip install 'pypdf[crypto]')"
+        ) from exc
     if not opened:
         raise Unreadable("encrypted PDF that needs a password (save an unprotected copy to ingest it)")
 
@@ -166,8 +167,9 @@ def read_docx(raw: bytes, fallback_title: str = "") -> Document:
         blocks, title = _docx_blocks(doc)
         title = title or _squash(doc.core_properties.title or "") or fallback_title
     except Exception as exc:  # not a zip, not OOXML (an old .doc, an encrypted file), damaged parts
-        raise Unreadable(f"not a readable Word document: damaged, encrypted or an old .doc ({type(exc).__name__})"
-                         ) from exc
+        raise Unreadable(
+            f"not a readable Word document: damaged, encrypted or an old .doc ({type(exc).__name__})"
+        ) from exc
     text = "\n\n".join(blocks)
     if not text.strip():
         raise Unreadable("empty")
@@ -213,14 +215,50 @@ def _numbered(paragraph: Any) -> bool:
 
 
 # --- HTML -------------------------------------------------------------------------------------------------
-HTML_DROP = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "iframe",
-             "svg", "button", "select", "input", "dialog", "menu")
+HTML_DROP = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "svg",
+    "button",
+    "select",
+    "input",
+    "dialog",
+    "menu",
+)
 """Elements that are never a page's text: code, navigation, site header and footer, side bars, forms."""
 HTML_DROP_ROLES = ("navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar")
 HTML_MAIN = ("main", "[role=main]", "article")
 """Where a page's main text is, in order of preference; else the whole body (less what is dropped)."""
-HTML_BLOCK = frozenset({"p", "div", "section", "article", "main", "blockquote", "figure", "figcaption", "dl",
-                        "dt", "dd", "address", "details", "summary", "center", "hr", "body", "html"})
+HTML_BLOCK = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "dl",
+        "dt",
+        "dd",
+        "address",
+        "details",
+        "summary",
+        "center",
+        "hr",
+        "body",
+        "html",
+    }
+)
 
 
 def read_html(raw: bytes) -> Document:

@@ -49,12 +49,19 @@ def list_notes(settings: Settings) -> list[NoteInfo]:
             src = path.relative_to(root.resolve()).as_posix()
             seen.add(src)
             entry = files.get(src)
-            out.append(NoteInfo(
-                src, entry.title if entry else "", len(entry.chunk_ids) if entry else 0,
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.ingested_at)) if entry else "not ingested",
-            ))
-    out += [NoteInfo(s, e.title, len(e.chunk_ids), "file missing: re-ingest to drop it")
-            for s, e in files.items() if s not in seen]
+            out.append(
+                NoteInfo(
+                    src,
+                    entry.title if entry else "",
+                    len(entry.chunk_ids) if entry else 0,
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.ingested_at)) if entry else "not ingested",
+                )
+            )
+    out += [
+        NoteInfo(s, e.title, len(e.chunk_ids), "file missing: re-ingest to drop it")
+        for s, e in files.items()
+        if s not in seen
+    ]
     return out
 
 

@@ -102,8 +102,9 @@ class SparseIndex:
         if not terms:
             return []
         k = min(k, len(self.ids))
-        docs, scores = self.retriever.retrieve([terms], k=k, show_progress=False, n_threads=1,
-                                               backend_selection=self._selection)
+        docs, scores = self.retriever.retrieve(
+            [terms], k=k, show_progress=False, n_threads=1, backend_selection=self._selection
+        )
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def scores(self, query: str) -> np.ndarray:

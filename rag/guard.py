@@ -21,8 +21,7 @@ def clean_question(question: str, max_chars: int) -> str:
     """Normalise a question or raise ``QuestionError`` with a message meant for the user."""
     if question is None:
         raise QuestionError("Please type a question. / 请输入问题。")
-    text = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\n\t" else ch
-                   for ch in str(question))
+    text = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\n\t" else ch for ch in str(question))
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         raise QuestionError("Please type a question. / 请输入问题。")
@@ -41,8 +40,9 @@ _OTHER_SCRIPT = re.compile(
     r"\u3040-\u30ff\uac00-\ud7af]"
 )
 _KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff]")
-OTHER_LANGUAGE_NOTICE = ("I answer in Chinese or English only, so this answer is in English. / "
-                         "目前只支持中文或英文回答，以下用英文回答。")
+OTHER_LANGUAGE_NOTICE = (
+    "I answer in Chinese or English only, so this answer is in English. / 目前只支持中文或英文回答，以下用英文回答。"
+)
 
 
 def other_language(text: str) -> bool:
@@ -82,8 +82,36 @@ def injection(text: str) -> str | None:
     return m.group(0) if m else None
 
 
-UNITS = frozenset({"KB", "MB", "GB", "TB", "PB", "FLOPS", "FLOP", "GPU", "CPU", "TPU", "AM", "PM", "ID", "OK",
-                   "AI", "AGI", "NLP", "NLU", "NLG", "ML", "DL", "CV", "LLM", "LLMS", "API", "APP"})
+UNITS = frozenset(
+    {
+        "KB",
+        "MB",
+        "GB",
+        "TB",
+        "PB",
+        "FLOPS",
+        "FLOP",
+        "GPU",
+        "CPU",
+        "TPU",
+        "AM",
+        "PM",
+        "ID",
+        "OK",
+        "AI",
+        "AGI",
+        "NLP",
+        "NLU",
+        "NLG",
+        "ML",
+        "DL",
+        "CV",
+        "LLM",
+        "LLMS",
+        "API",
+        "APP",
+    }
+)
 """All-caps words that are units or name a whole field ("NLP", which notes may write as 自然语言处理), not
 names that pin down what a question is about."""
 
@@ -139,8 +167,10 @@ def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
     return [t for t in specific_terms(question) if not _present(t, hay)]
 
 
-_ALIAS = re.compile(r"([\u4e00-\u9fff]{2,})\s*[（(]\s*([A-Za-z][\w.\- ]*?)\s*[）)]"
-                    r"|([A-Za-z][\w.\-]*)\s*[（(]\s*([\u4e00-\u9fff]{2,})\s*[）)]")
+_ALIAS = re.compile(
+    r"([\u4e00-\u9fff]{2,})\s*[（(]\s*([A-Za-z][\w.\- ]*?)\s*[）)]"
+    r"|([A-Za-z][\w.\-]*)\s*[（(]\s*([\u4e00-\u9fff]{2,})\s*[）)]"
+)
 """A name with its other name in brackets: "加州消费者隐私法案（CCPA）", "RLHF（人类反馈强化学习）"."""
 
 
@@ -270,9 +300,13 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
                     found = True
                     supporting.add(i)
             context, text = passages[i]
-            if not found and isinstance(fact, Quantity) and not any(ln.header for ln in lines) and (
-                    not anchors or any(_mentions(a, f"{context}\n{text}") for a in anchors)) and derived(
-                    fact, quantities(_REFERENCE.sub(" ", text))):
+            if (
+                not found
+                and isinstance(fact, Quantity)
+                and not any(ln.header for ln in lines)
+                and (not anchors or any(_mentions(a, f"{context}\n{text}") for a in anchors))
+                and derived(fact, quantities(_REFERENCE.sub(" ", text)))
+            ):
                 # worked out from two numbers of one prose passage ("由81.8到89.4" -> "提高了7.6")
                 found = True
                 supporting.add(i)
@@ -314,7 +348,9 @@ def column_ok(question: str, header: str, row: str, number: Quantity) -> bool:
 
 _ASKS_NUMBER = re.compile(
     r"多少|几[个位年月天次种]|哪一?年|哪一?天|哪个月|什么时候|何时|日期|how many|how much|how long|how large|"
-    r"what year|which year|what date|when did|when was|when is", re.IGNORECASE)
+    r"what year|which year|what date|when did|when was|when is",
+    re.IGNORECASE,
+)
 
 
 def asks_for_number(question: str) -> bool:

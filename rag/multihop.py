@@ -40,8 +40,13 @@ def hop(parts: Sequence[str], i: int, hits: Sequence[Hit], embeddings: E5Embeddi
     return BACK_REFERENCE.sub(" ".join(found) + " ", parts[i], count=1).strip() if found else None
 
 
-def follow(question: str, hits: Sequence[Hit], search: Callable[[str, int], list[Hit]], embeddings: E5Embeddings,
-           n_passages: int) -> tuple[list[Hit], list[tuple[str, Hit]]]:
+def follow(
+    question: str,
+    hits: Sequence[Hit],
+    search: Callable[[str, int], list[Hit]],
+    embeddings: E5Embeddings,
+    n_passages: int,
+) -> tuple[list[Hit], list[tuple[str, Hit]]]:
     """The hits to read, the top ``n_passages`` and each hop's best new hit, and the hops ``(query, hit)``.
 
     The whole question seldom finds the second hop ("它是什么时候发布的?" is about ChatGPT, which the question

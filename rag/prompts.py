@@ -62,16 +62,20 @@ number, not its words: the answer never repeats the question)."""
 
 REFUSE = {
     "zh": "这个请求与笔记问答无关或试图改变系统规则，我不能照做。可以问我笔记里的内容。",
-    "en": "I can't do that: the request tries to change my rules or is unrelated to your notes. "
-          "Ask me about what's in your notes.",
+    "en": (
+        "I can't do that: the request tries to change my rules or is unrelated to your notes. "
+        "Ask me about what's in your notes."
+    ),
 }
 """The fixed phrases shown when a request is refused (prompt injection, off-topic tasks)."""
 
 DECLINE = {
     "produce": {
         "zh": "我只根据你的笔记回答问题，不代写邮件、信件、代码或故事。可以问我笔记里写了什么，例如“笔记里关于 X 是怎么说的？”",
-        "en": "I only answer questions from your notes; I don't write emails, letters, code or stories. "
-              "You can ask what your notes say, e.g. “What do my notes say about X?”",
+        "en": (
+            "I only answer questions from your notes; I don't write emails, letters, code or stories. "
+            "You can ask what your notes say, e.g. “What do my notes say about X?”"
+        ),
     },
     "harmful": {
         "zh": "这个请求可能造成伤害，我不能帮忙。我可以回答关于你笔记内容的问题。",
@@ -125,8 +129,11 @@ def user_message(question: str, passages: Sequence[Passage], lang: str) -> str:
 
 def prefix_messages() -> list[dict[str, str]]:
     """The fixed start of every prompt (system prompt and examples), which llama.cpp keeps cached."""
-    shots = [m for user, assistant in EXAMPLES
-             for m in ({"role": "user", "content": user}, {"role": "assistant", "content": assistant})]
+    shots = [
+        m
+        for user, assistant in EXAMPLES
+        for m in ({"role": "user", "content": user}, {"role": "assistant", "content": assistant})
+    ]
     return [{"role": "system", "content": SYSTEM_PROMPT}, *shots]
 
 
@@ -151,7 +158,7 @@ def clean_reasoning(text: str) -> str:
 def answer_text(raw: str) -> str:
     """What follows the last answer cue ("Answer:", "**答案**：", "Answer (in English):"), else everything."""
     marks = list(_ANSWER_MARK.finditer(raw))
-    return (raw[marks[-1].end():] if marks else raw).strip()
+    return (raw[marks[-1].end() :] if marks else raw).strip()
 
 
 _PARAGRAPH_END = re.compile(r"(?<![:：\s])[ \t]*\n[ \t]*\n")

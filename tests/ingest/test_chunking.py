@@ -28,7 +28,7 @@ def test_offsets_reproduce_every_chunk_and_cover_every_character(chunker: Chunke
         assert text[c.start : c.end] == c.text
         covered[c.start : c.end] = b"\x01" * (c.end - c.start)
     missing = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
-    assert not missing, f"uncovered text: {text[missing[0]:missing[0] + 40]!r}"
+    assert not missing, f"uncovered text: {text[missing[0] : missing[0] + 40]!r}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -44,8 +44,11 @@ def test_chunks_end_at_sentence_or_line_ends(chunker: Chunker) -> None:
         text = path.read_text(encoding="utf-8")
         for c in chunker.split(text, path.name):
             after = text[c.end : c.end + 1]
-            assert after in ("", "\n") or c.text[-1] in "。！？；!?.)）”\"" or after.isspace(), (
-                path.name, c.text[-30:], after)
+            assert after in ("", "\n") or c.text[-1] in '。！？；!?.)）”"' or after.isspace(), (
+                path.name,
+                c.text[-30:],
+                after,
+            )
 
 
 def test_space_separated_table_stays_whole_with_its_caption(chunker: Chunker) -> None:
