@@ -15,10 +15,10 @@ import numpy as np
 
 from ingest.chunking import split_sentences, table_spans
 from ingest.embeddings import E5Embeddings
+from notesqa.text import terms
 from rag.guard import injection
 from rag.prompts import Passage
 from rag.retrieve import Hit
-from rag.text import terms
 
 GAP = " … "
 WINDOW_UNITS = 2

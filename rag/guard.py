@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.chunking import table_spans
-from ingest.sparse import STOPWORDS, tokenize
+from ingest.sparse import tokenize
+from notesqa.text import STOP_WORDS, terms
 from rag.quantity import Quantity, derived, quantities, same, supported
-from rag.text import terms
 
 
 class QuestionError(ValueError):
@@ -128,7 +128,7 @@ def specific_terms(text: str) -> list[str]:
     for m in _ENTITY.finditer(text):
         tok = re.sub(r"(-[a-z]+)+$", "", m.group(0).strip(".-_"))  # BERT-style -> BERT
         letters = [c for c in tok if c.isalpha()]
-        if len(tok) < 2 or tok.lower() in STOPWORDS or tok.upper() in UNITS:
+        if len(tok) < 2 or tok.lower() in STOP_WORDS or tok.upper() in UNITS:
             continue
         has_digit = any(c.isdigit() for c in tok)
         caps = sum(c.isupper() for c in letters)
@@ -186,7 +186,7 @@ def anchor_terms(question: str) -> list[str]:
     names = specific_terms(question)
     if names:
         return list(dict.fromkeys(names + aliases(question)))
-    latin = [w for w in re.findall(r"[A-Za-z]{3,}", question) if w.lower() not in STOPWORDS]
+    latin = [w for w in re.findall(r"[A-Za-z]{3,}", question) if w.lower() not in STOP_WORDS]
     cjk = [t for t in tokenize(question) if len(t) >= 2 and re.search(r"[\u4e00-\u9fff]", t)]
     return list(dict.fromkeys(latin + cjk))
 

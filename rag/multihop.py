@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable, Sequence
 
 from ingest.embeddings import E5Embeddings
+from notesqa.text import TERM_STOP_WORDS
 from rag.context import best_window, sub_questions
 from rag.retrieve import Hit
-from rag.text import STOP_WORDS
 
 BACK_REFERENCE = re.compile(r"(?<![其吉])(?:它们|它|他们|他|她们|她)|\b(?:it|its|they|their|them)\b", re.IGNORECASE)
 """A pronoun standing for something named before it."""
@@ -21,7 +21,7 @@ def names(text: str) -> list[str]:
     field names ("LLM"): a pronoun can stand for those too. Chinese names are not told apart here."""
     out: dict[str, None] = {}
     for w in _LATIN.findall(text):
-        if any(c.isupper() or c.isdigit() for c in w) and w.lower() not in STOP_WORDS:
+        if any(c.isupper() or c.isdigit() for c in w) and w.lower() not in TERM_STOP_WORDS:
             out.setdefault(w, None)
     return list(out)
 

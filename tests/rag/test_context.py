@@ -9,7 +9,6 @@ import numpy as np
 from ingest.chunking import Chunk
 from rag.context import select_context, sub_questions
 from rag.retrieve import Hit
-from rag.text import terms
 
 
 class BigramEmbeddings:
@@ -47,12 +46,6 @@ def hit(text: str, n: int = 0, title: str = "note", context: str = "") -> Hit:
 
 def texts(selected) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(x.passage.text for x in selected)
-
-
-def test_terms_are_words_and_chinese_bigrams() -> None:
-    assert terms("What is GPT-3's size?") >= {"gpt-3", "size"}
-    assert "what" not in terms("What is it")
-    assert terms("参数量") == {"参数", "数量"}
 
 
 def test_sub_questions_split_only_several_questions() -> None:
