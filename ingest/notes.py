@@ -10,6 +10,7 @@ from pathlib import Path
 from ingest.loaders import TEXT_SUFFIXES, NotesError, decode, iter_note_files
 from ingest.store import IndexCorruptError, IndexMissingError, Manifest, read_manifest
 from notesqa.settings import Settings
+from notesqa.text import CJK_CHARS
 
 TRASH = ".trash"
 """Hidden folder inside the notes folder where deleted notes are moved (the loader skips hidden folders)."""
@@ -68,7 +69,7 @@ def list_notes(settings: Settings) -> list[NoteInfo]:
 def safe_name(filename: str) -> str:
     """A plain file name for an upload: no folders, no traversal, no hidden or odd characters."""
     name = Path(filename.replace("\\", "/")).name
-    name = re.sub(r"[^\w.\- ()\u3400-\u9fff]", "_", name).strip(" .")
+    name = re.sub(rf"[^\w.\- (){CJK_CHARS}]", "_", name).strip(" .")
     if not name or name.startswith("."):
         raise NotesError(f"{filename!r} is not a usable file name.")
     if Path(name).suffix.lower() not in TEXT_SUFFIXES:

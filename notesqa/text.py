@@ -1,4 +1,4 @@
-"""Text rules shared by ingest and rag: function words, lexical terms of Chinese and English text.
+"""Text rules shared by ingest and rag: scripts and language, function words, lexical terms.
 
 One home for each rule, so that the index and the answer path read text the same way. This module is the
 bottom layer: it imports nothing from ``ingest``, ``rag`` or ``ui``.
@@ -7,6 +7,42 @@ bottom layer: it imports nothing from ``ingest``, ``rag`` or ``ui``.
 from __future__ import annotations
 
 import re
+
+# --- scripts and language ------------------------------------------------------------------------------------
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+"""Chinese characters, as ranges for a character class: the CJK unified ideographs, extension A and the
+compatibility ideographs."""
+CJK = re.compile(f"[{CJK_CHARS}]")
+"""One Chinese character."""
+CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+"""A run of Chinese characters (Chinese has no spaces: a run is where words are looked for)."""
+LETTERS = re.compile(r"[A-Za-z]+")
+"""A run of Latin letters: an English word, for counting and finding words (numbers and names with digits
+are not words here)."""
+_OTHER_SCRIPT = re.compile(
+    r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f"
+    r"\u3040-\u30ff\uac00-\ud7af]"
+)
+"""Letters of the scripts other than Chinese and Latin that questions come in: Greek, Cyrillic, Hebrew, Arabic,
+Devanagari, Thai, Japanese kana, Korean."""
+_KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff]")
+
+
+def language(text: str) -> str:
+    """'zh' when Chinese characters dominate the text (more than twice its English words), else 'en'."""
+    cjk = len(CJK.findall(text))
+    words = len(LETTERS.findall(text))
+    return "zh" if cjk and cjk > 2 * words else "en"
+
+
+def other_language(text: str) -> bool:
+    """True when a question is written mostly in a script other than Chinese or Latin (e.g. Japanese
+    kana, Korean, Cyrillic, Arabic): it is still answered (e5 is multilingual), in English, with a notice."""
+    if _KANA.search(text):
+        return True
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and len(_OTHER_SCRIPT.findall(text)) * 2 >= len(letters)
+
 
 # --- function words ------------------------------------------------------------------------------------------
 STOP_WORDS = frozenset(
@@ -32,7 +68,6 @@ TERM_STOP_WORDS = STOP_WORDS | MORE_ENGLISH_STOP_WORDS
 
 # --- lexical terms -------------------------------------------------------------------------------------------
 _LATIN = re.compile(r"[a-z0-9][a-z0-9.\-+]*[a-z0-9]|[a-z0-9]")
-CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
 def terms(text: str) -> set[str]:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from ingest.sparse import tokenize
+from notesqa.text import CJK
 from rag.guard import specific_terms
 
 _ZH_PRONOUN = re.compile(r"(这个模型|该模型|这个方法|该方法|它们|他们|她们|它|他|她|其|该|此)")
@@ -43,7 +44,7 @@ def standalone(question: str, history: Sequence[tuple[str, str]]) -> str:
     subject = next((s for user, _ in reversed(history) if (s := subject_of(user))), None)
     if not subject:
         return question
-    zh = bool(re.search(r"[\u4e00-\u9fff]", question))
+    zh = bool(CJK.search(question))
     pronoun = _ZH_PRONOUN if zh else _EN_PRONOUN
     m = pronoun.search(question)
     if m:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from ingest.chunking import table_spans
 from ingest.sparse import tokenize
-from notesqa.text import STOP_WORDS, terms
+from notesqa.text import CJK, CJK_CHARS, LETTERS, STOP_WORDS, terms
+from notesqa.text import other_language as other_language  # rag/answer.py calls guard.other_language
 from rag.quantity import Quantity, derived, quantities, same, supported
 
 
@@ -35,23 +36,10 @@ def clean_question(question: str, max_chars: int) -> str:
     return text
 
 
-_OTHER_SCRIPT = re.compile(
-    r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f"
-    r"\u3040-\u30ff\uac00-\ud7af]"
-)
-_KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff]")
 OTHER_LANGUAGE_NOTICE = (
     "I answer in Chinese or English only, so this answer is in English. / 目前只支持中文或英文回答，以下用英文回答。"
 )
-
-
-def other_language(text: str) -> bool:
-    """True when a question is written mostly in a script other than Chinese or Latin (e.g. Japanese
-    kana, Korean, Cyrillic, Arabic): it is still answered (e5 is multilingual), in English, with a notice."""
-    if _KANA.search(text):
-        return True
-    letters = [ch for ch in text if ch.isalpha()]
-    return bool(letters) and len(_OTHER_SCRIPT.findall(text)) * 2 >= len(letters)
+"""Shown above the answer to a question in another language (``notesqa.text.other_language``)."""
 
 
 _INJECTION = [
@@ -168,8 +156,8 @@ def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
 
 
 _ALIAS = re.compile(
-    r"([\u4e00-\u9fff]{2,})\s*[（(]\s*([A-Za-z][\w.\- ]*?)\s*[）)]"
-    r"|([A-Za-z][\w.\-]*)\s*[（(]\s*([\u4e00-\u9fff]{2,})\s*[）)]"
+    rf"([{CJK_CHARS}]{{2,}})\s*[（(]\s*([A-Za-z][\w.\- ]*?)\s*[）)]"
+    rf"|([A-Za-z][\w.\-]*)\s*[（(]\s*([{CJK_CHARS}]{{2,}})\s*[）)]"
 )
 """A name with its other name in brackets: "加州消费者隐私法案（CCPA）", "RLHF（人类反馈强化学习）"."""
 
@@ -186,8 +174,8 @@ def anchor_terms(question: str) -> list[str]:
     names = specific_terms(question)
     if names:
         return list(dict.fromkeys(names + aliases(question)))
-    latin = [w for w in re.findall(r"[A-Za-z]{3,}", question) if w.lower() not in STOP_WORDS]
-    cjk = [t for t in tokenize(question) if len(t) >= 2 and re.search(r"[\u4e00-\u9fff]", t)]
+    latin = [w for w in LETTERS.findall(question) if len(w) >= 3 and w.lower() not in STOP_WORDS]
+    cjk = [t for t in tokenize(question) if len(t) >= 2 and CJK.search(t)]
     return list(dict.fromkeys(latin + cjk))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rag.prompts import language, prefix_messages
+from notesqa.text import language
+from rag.prompts import prefix_messages
 
 ASK = (
     "Translate this question into Simplified Chinese. Keep names, numbers and English technical terms as they "
