@@ -8,11 +8,11 @@ import re
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 
+from notesqa.text import SENTENCE_END, split_sentences, strip_span
+
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts embedding-model tokens for a batch of texts (no special tokens)."""
 
-SENTENCE_END = "。！？；!?"
-CLOSERS = "”’\"')）】」』》"
 CLAUSE_PUNCT = re.compile(r"[。，,；;！？!?：:、]")
 MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*?)[ \t#]*$")
 NUM_HEADING = re.compile(r"^(\d+(?:\.\d+){0,4})[ \t]+(\S.{0,40})$")
@@ -232,41 +232,6 @@ def table_spans(text: str) -> list[tuple[int, int, str]]:
     ]
 
 
-def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Spans of sentences in ``text[start:end]``: ends at 。！？；!? (plus closers), '. ' and line breaks."""
-    spans: list[tuple[int, int]] = []
-    s = start
-    i = start
-    while i < end:
-        ch = text[i]
-        cut = None
-        if ch in SENTENCE_END:
-            j = i + 1
-            while j < end and (text[j] in SENTENCE_END or text[j] in CLOSERS):
-                j += 1
-            cut = j
-        elif ch == "." and (i + 1 == end or text[i + 1].isspace()) and not (i > start and text[i - 1].isdigit()):
-            cut = i + 1
-        elif ch == "\n":
-            cut = i
-        if cut is not None:
-            spans.append((s, cut))
-            s = cut
-            i = cut if cut > i else i + 1
-        else:
-            i += 1
-    spans.append((s, end))
-    return [t for t in (_trim(text, a, b) for a, b in spans) if t]
-
-
-def _trim(text: str, a: int, b: int) -> tuple[int, int] | None:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    return (a, b) if a < b else None
-
-
 def code_spans(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of every fenced code block in ``text``, as the chunker sees them."""
     return [(b.start, b.end) for b in _parse_blocks(text) if b.kind == "code"]
@@ -316,13 +281,13 @@ class Chunker:
                     elif text[a:b].strip():
                         items[-1] = (items[-1][0], b)
                 for a, b in items:
-                    span = _trim(text, a, b)
+                    span = strip_span(text, a, b)
                     if span:
                         units.append(_Unit(span[0], span[1], "list", bi, headings))
             else:  # table or code: one unit per line, kept together when it fits
                 header = text[block.lines[0][0] : block.lines[0][1]].strip() if block.kind == "table" else ""
                 for a, b in block.lines:
-                    span = _trim(text, a, b)
+                    span = strip_span(text, a, b)
                     if span:
                         units.append(_Unit(span[0], span[1], block.kind, bi, headings, header=header))
         counts = self.count([text[u.start : u.end] for u in units]) if units else []
@@ -354,7 +319,7 @@ class Chunker:
                 else:
                     hi = mid - 1
             b = lo
-            span = _trim(text, a, b)
+            span = strip_span(text, a, b)
             if span:
                 pieces.append(
                     _Unit(

@@ -1,4 +1,5 @@
-"""Text rules shared by ingest and rag: scripts and language, function words, lexical terms.
+"""Text rules shared by ingest and rag: scripts and language, function words, lexical terms, sentences and
+whitespace.
 
 One home for each rule, so that the index and the answer path read text the same way. This module is the
 bottom layer: it imports nothing from ``ingest``, ``rag`` or ``ui``.
@@ -80,3 +81,80 @@ def terms(text: str) -> set[str]:
         if len(run) == 1:
             out.add(run)
     return out
+
+
+# --- sentences -----------------------------------------------------------------------------------------------
+SENTENCE_END = "。！？；!?"
+"""Punctuation that ends a sentence (Chinese and English); a '.' ends one only before whitespace."""
+CLOSERS = "”’\"')）】」』》"
+"""Closing quotes and brackets, which belong to the sentence they end."""
+
+
+def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the sentences in ``text[start:end]`` (offsets into ``text``, whitespace trimmed): a sentence
+    ends at 。！？；!? (with the closing quotes and brackets after it), at '. ' (not after a digit, as in a
+    numbered list's "1. ") and at a line break. How the chunker cuts prose, and how passages are cut into sentences."""
+    spans: list[tuple[int, int]] = []
+    s = start
+    i = start
+    while i < end:
+        ch = text[i]
+        cut = None
+        if ch in SENTENCE_END:
+            j = i + 1
+            while j < end and (text[j] in SENTENCE_END or text[j] in CLOSERS):
+                j += 1
+            cut = j
+        elif ch == "." and (i + 1 == end or text[i + 1].isspace()) and not (i > start and text[i - 1].isdigit()):
+            cut = i + 1
+        elif ch == "\n":
+            cut = i
+        if cut is not None:
+            spans.append((s, cut))
+            s = cut
+            i = cut if cut > i else i + 1
+        else:
+            i += 1
+    spans.append((s, end))
+    return [t for t in (strip_span(text, a, b) for a, b in spans) if t]
+
+
+def strip_span(text: str, a: int, b: int) -> tuple[int, int] | None:
+    """``(a, b)`` narrowed to leave out whitespace at either end, or None when ``text[a:b]`` is blank."""
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return (a, b) if a < b else None
+
+
+_ANSWER_BREAK = re.compile(r"(?<=[。！？!?；;])\s*|(?<=\.)\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of an answer, as written, without the whitespace between them: cut after 。！？；!?; and
+    after a '.' followed by whitespace; line breaks and closing quotes do not end a sentence here.
+
+    Unlike :func:`split_sentences`, which cuts notes for the index, this cuts a short model-written answer so
+    that each sentence can be checked on its own and the supported ones joined back with ""."""
+    return [x for x in _ANSWER_BREAK.split(text) if x.strip()]
+
+
+FINISHED_SENTENCE = re.compile(r"[^。！？!?\n]+?(?:[。！？!?]+|\.(?=\s|$))")
+"""A sentence with its end mark, in text still being written (a streamed reply): an unfinished last sentence
+does not match."""
+
+
+# --- whitespace ----------------------------------------------------------------------------------------------
+_SPACE = re.compile(r"\s+")
+
+
+def squash(text: str) -> str:
+    """``text`` without any whitespace: how texts are compared when spacing and line breaks do not count
+    (Chinese is written without spaces; a note breaks lines anywhere)."""
+    return _SPACE.sub("", text)
+
+
+def collapse_spaces(text: str) -> str:
+    """Runs of whitespace (line breaks too) as one space, trimmed."""
+    return " ".join(text.split())

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import split_sentences, table_spans
+from ingest.chunking import table_spans
 from ingest.embeddings import E5Embeddings
-from notesqa.text import terms
+from notesqa.text import split_sentences, squash, terms
 from rag.guard import injection
 from rag.prompts import Passage
 from rag.retrieve import Hit
@@ -131,10 +131,6 @@ def _units(hit: Hit) -> list[tuple[int, int]]:
     return spans
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
 def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
     """Every usable sentence/line of the pooled hits, once: a sentence repeated by an overlapping neighbour
     chunk counts once, a line that only repeats the passage's label or points to another article is dropped,
@@ -142,18 +138,18 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
     units: list[_Unit] = []
     seen: set[str] = set()
     for i, h in enumerate(hits):
-        shown = {_squash(_label(h)), _squash(h.chunk.nearest_heading)}
+        shown = {squash(_label(h)), squash(h.chunk.nearest_heading)}
         tables = table_spans(h.chunk.text)
         split_header = h.chunk.context.split("\n")[1] if "\n" in h.chunk.context else ""
         for a, b in _units(h):
             text = h.chunk.text[a:b]
-            key = _squash(text)
+            key = squash(text)
             header = next((hdr for a0, b0, hdr in tables if a0 <= a < b0), "") or split_header
             if (
                 (len(key) < MIN_CHARS and not header)
                 or key in seen
                 or key in shown
-                or key == _squash(header)
+                or key == squash(header)
                 or _RULE_ROW.match(text)
                 or _POINTER.match(text)
                 or injection(text)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ingest.chunking import table_spans
 from ingest.sparse import tokenize
-from notesqa.text import CJK, CJK_CHARS, LETTERS, STOP_WORDS, terms
+from notesqa.text import CJK, CJK_CHARS, LETTERS, STOP_WORDS, collapse_spaces, squash, terms
 from notesqa.text import other_language as other_language  # rag/answer.py calls guard.other_language
 from rag.quantity import Quantity, derived, quantities, same, supported
 
@@ -23,7 +23,7 @@ def clean_question(question: str, max_chars: int) -> str:
     if question is None:
         raise QuestionError("Please type a question. / 请输入问题。")
     text = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\n\t" else ch for ch in str(question))
-    text = re.sub(r"\s+", " ", text).strip()
+    text = collapse_spaces(text)
     if not text:
         raise QuestionError("Please type a question. / 请输入问题。")
     if len(text) > max_chars:
@@ -107,7 +107,7 @@ _ENTITY = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*[A-Za-z0-9+]|[A-Za-z]")
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", text).lower()
+    return squash(text).lower()
 
 
 def specific_terms(text: str) -> list[str]:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from notesqa.text import FINISHED_SENTENCE
 from notesqa.text import language as language  # callers of prompts.language (rag/answer.py, ui/)
 
 SYSTEM_PROMPT = """You answer questions about the user's personal notes, using ONLY the numbered passages inside <passages>.
@@ -168,14 +169,11 @@ def until_paragraph_end(so_far: str, delta: str) -> tuple[str, bool]:
     return text[len(so_far) : max(len(so_far), m.start())], True
 
 
-_SENTENCE = re.compile(r"[^。！？!?\n]+?(?:[。！？!?]+|\.(?=\s|$))")
-
-
 def repeat_start(text: str) -> int | None:
     """Where a sentence that already appeared in ``text`` starts again (small models can loop on one
     sentence until the token budget runs out), else None."""
     seen: set[str] = set()
-    for m in _SENTENCE.finditer(text):
+    for m in FINISHED_SENTENCE.finditer(text):
         key = re.sub(r"\W+", "", m.group())
         if len(key) < 6:
             continue

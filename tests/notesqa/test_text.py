@@ -1,4 +1,5 @@
-"""The text rules shared by ingest and rag: scripts and language, function words, lexical terms."""
+"""The text rules shared by ingest and rag: scripts and language, function words, lexical terms, sentences and
+whitespace."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from notesqa.text import (
     MORE_ENGLISH_STOP_WORDS,
     STOP_WORDS,
     TERM_STOP_WORDS,
+    collapse_spaces,
     language,
     other_language,
+    sentences,
+    split_sentences,
+    squash,
     terms,
 )
 
@@ -43,3 +48,26 @@ def test_one_list_of_function_words_and_what_terms_add_to_it() -> None:
     assert not STOP_WORDS & MORE_ENGLISH_STOP_WORDS
     assert TERM_STOP_WORDS == STOP_WORDS | MORE_ENGLISH_STOP_WORDS
     assert "have" not in terms("Which models have memory?") and "have" not in STOP_WORDS
+
+
+def test_sentence_splitter_handles_chinese_and_english_ends() -> None:
+    text = "第一句。第二句！Third one? Fourth one. 版本 1.3 B 不拆开；最后"
+    spans = [text[a:b] for a, b in split_sentences(text, 0, len(text))]
+    assert spans == ["第一句。", "第二句！", "Third one?", "Fourth one.", "版本 1.3 B 不拆开；", "最后"]
+
+
+def test_sentence_spans_keep_closing_quotes_and_end_at_line_breaks() -> None:
+    text = "  他说：“好。”然后\n1. 第一项 2. 第二项"
+    spans = [text[a:b] for a, b in split_sentences(text, 0, len(text))]
+    assert spans == ["他说：“好。”", "然后", "1. 第一项 2. 第二项"]
+
+
+def test_answer_sentences_end_at_punctuation_only() -> None:
+    answer = "GPT-3 有 1750 亿参数。它由 OpenAI 发布；It has 96 layers.  Done\nhere"
+    assert sentences(answer) == ["GPT-3 有 1750 亿参数。", "它由 OpenAI 发布；", "It has 96 layers.", "Done\nhere"]
+    assert sentences("  ") == []
+
+
+def test_whitespace_squashed_or_collapsed() -> None:
+    assert squash(" 参数量\n 175 B\t") == "参数量175B"
+    assert collapse_spaces(" 参数量\n 175  B\t") == "参数量 175 B"
