@@ -1,5 +1,5 @@
-"""Text rules shared by ingest and rag: scripts and language, function words, lexical terms, sentences and
-whitespace.
+"""Text rules shared by ingest and rag: scripts and language, function words, lexical terms, names, sentences
+and whitespace.
 
 One home for each rule, so that the index and the answer path read text the same way. This module is the
 bottom layer: it imports nothing from ``ingest``, ``rag`` or ``ui``.
@@ -67,20 +67,62 @@ too (``TERM_STOP_WORDS``). BM25 keeps them as tokens: its index and rankings wer
 TERM_STOP_WORDS = STOP_WORDS | MORE_ENGLISH_STOP_WORDS
 """What :func:`terms` leaves out (and what is not a name when capitalised at a question's start)."""
 
-# --- lexical terms -------------------------------------------------------------------------------------------
-_LATIN = re.compile(r"[a-z0-9][a-z0-9.\-+]*[a-z0-9]|[a-z0-9]")
+# --- lexical terms and names ---------------------------------------------------------------------------------
+# Three readings of Latin text, each kept as its users have always read it:
+LATIN_TERM = re.compile(r"[a-z0-9][a-z0-9.\-+]*[a-z0-9]|[a-z0-9]")
+"""A word or a number of lower-cased text, with inner '.', '-' and '+' ("gpt-3.5", "1.3b"): a lexical term."""
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9.\-+]*[A-Za-z0-9]|[A-Za-z]")
+"""A word as written, starting with a letter (a number is not a name), with digits and inner '.', '-' and '+'
+("GPT-3.5", "T5"): what :func:`names` looks at."""
+LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*[A-Za-z0-9+]|[A-Za-z]")
+"""``LATIN_WORD`` that may also hold '_' and end with '+' ("C++", "text_davinci"): what :func:`specific_terms`
+looks at. Kept apart from ``LATIN_WORD``: widening :func:`names` would change which question parts are read as
+asking about an earlier answer (``rag.multihop``, ``rag.decompose``)."""
+
+UNITS = frozenset(
+    "KB MB GB TB PB FLOPS FLOP GPU CPU TPU AM PM ID OK AI AGI NLP NLU NLG ML DL CV LLM LLMS API APP".split()
+)
+"""All-caps words that are units or name a whole field ("NLP", which notes may write as 自然语言处理), not
+names that pin down what a question is about."""
 
 
 def terms(text: str) -> set[str]:
     """Lexical terms: Latin words and numbers (lower-cased, minus ``TERM_STOP_WORDS``) and Chinese character
     bigrams."""
     text = text.lower()
-    out = {w for w in _LATIN.findall(text) if w not in TERM_STOP_WORDS}
+    out = {w for w in LATIN_TERM.findall(text) if w not in TERM_STOP_WORDS}
     for run in CJK_RUN.findall(text):
         out.update(run[i : i + 2] for i in range(len(run) - 1))
         if len(run) == 1:
             out.add(run)
     return out
+
+
+def specific_terms(text: str) -> list[str]:
+    """Names that pin a question to specific things: acronyms, CamelCase and alphanumerics (GPT-4, T5, BLEU),
+    in order, once; not ``UNITS`` or function words."""
+    out = []
+    for m in LATIN_NAME.finditer(text):
+        tok = re.sub(r"(-[a-z]+)+$", "", m.group(0).strip(".-_"))  # BERT-style -> BERT
+        letters = [c for c in tok if c.isalpha()]
+        if len(tok) < 2 or tok.lower() in STOP_WORDS or tok.upper() in UNITS:
+            continue
+        has_digit = any(c.isdigit() for c in tok)
+        caps = sum(c.isupper() for c in letters)
+        if has_digit or (len(letters) >= 2 and caps >= 2):
+            out.append(tok)
+    return list(dict.fromkeys(out))
+
+
+def names(text: str) -> list[str]:
+    """Names in a text, in order, once: Latin words with a capital or a digit (``ChatGPT``, ``T5``, ``GPT-4``),
+    not function words. Wider than :func:`specific_terms`, which leaves out "Transformer" (one capital) and
+    field names ("LLM"): a pronoun can stand for those too. Chinese names are not told apart here."""
+    out: dict[str, None] = {}
+    for w in LATIN_WORD.findall(text):
+        if any(c.isupper() or c.isdigit() for c in w) and w.lower() not in TERM_STOP_WORDS:
+            out.setdefault(w, None)
+    return list(out)
 
 
 # --- sentences -----------------------------------------------------------------------------------------------

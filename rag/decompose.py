@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from notesqa.text import CJK, CJK_CHARS
+from notesqa.text import CJK, CJK_CHARS, names
 from rag.context import sub_questions
 from rag.followup import standalone, subject_of
-from rag.multihop import BACK_REFERENCE, names
+from rag.multihop import BACK_REFERENCE
 
 MAX_PARTS = 3
 """Most parts a question is split into; each costs a model turn (questions with more parts are answered

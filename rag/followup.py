@@ -6,8 +6,7 @@ import re
 from collections.abc import Sequence
 
 from ingest.sparse import tokenize
-from notesqa.text import CJK
-from rag.guard import specific_terms
+from notesqa.text import CJK, specific_terms
 
 _ZH_PRONOUN = re.compile(r"(这个模型|该模型|这个方法|该方法|它们|他们|她们|它|他|她|其|该|此)")
 _EN_PRONOUN = re.compile(r"\b(its|it|they|their|them|this model|that model|this|that|he|his|she|her)\b", re.IGNORECASE)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ingest.chunking import table_spans
 from ingest.sparse import tokenize
-from notesqa.text import CJK, CJK_CHARS, LETTERS, STOP_WORDS, collapse_spaces, squash, terms
+from notesqa.text import CJK, CJK_CHARS, LETTERS, STOP_WORDS, collapse_spaces, specific_terms, squash, terms
 from notesqa.text import other_language as other_language  # rag/answer.py calls guard.other_language
 from rag.quantity import Quantity, derived, quantities, same, supported
 
@@ -70,59 +70,8 @@ def injection(text: str) -> str | None:
     return m.group(0) if m else None
 
 
-UNITS = frozenset(
-    {
-        "KB",
-        "MB",
-        "GB",
-        "TB",
-        "PB",
-        "FLOPS",
-        "FLOP",
-        "GPU",
-        "CPU",
-        "TPU",
-        "AM",
-        "PM",
-        "ID",
-        "OK",
-        "AI",
-        "AGI",
-        "NLP",
-        "NLU",
-        "NLG",
-        "ML",
-        "DL",
-        "CV",
-        "LLM",
-        "LLMS",
-        "API",
-        "APP",
-    }
-)
-"""All-caps words that are units or name a whole field ("NLP", which notes may write as 自然语言处理), not
-names that pin down what a question is about."""
-
-_ENTITY = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*[A-Za-z0-9+]|[A-Za-z]")
-
-
 def _norm(text: str) -> str:
     return squash(text).lower()
-
-
-def specific_terms(text: str) -> list[str]:
-    """Names that pin a question to specific things: acronyms, CamelCase and alphanumerics (GPT-4, T5, BLEU)."""
-    out = []
-    for m in _ENTITY.finditer(text):
-        tok = re.sub(r"(-[a-z]+)+$", "", m.group(0).strip(".-_"))  # BERT-style -> BERT
-        letters = [c for c in tok if c.isalpha()]
-        if len(tok) < 2 or tok.lower() in STOP_WORDS or tok.upper() in UNITS:
-            continue
-        has_digit = any(c.isdigit() for c in tok)
-        caps = sum(c.isupper() for c in letters)
-        if has_digit or (len(letters) >= 2 and caps >= 2):
-            out.append(tok)
-    return list(dict.fromkeys(out))
 
 
 def _present(term: str, haystack: str) -> bool:

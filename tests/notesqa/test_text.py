@@ -6,13 +6,18 @@ from __future__ import annotations
 from notesqa.text import (
     CJK,
     CJK_RUN,
+    LATIN_NAME,
+    LATIN_TERM,
+    LATIN_WORD,
     MORE_ENGLISH_STOP_WORDS,
     STOP_WORDS,
     TERM_STOP_WORDS,
     collapse_spaces,
     language,
+    names,
     other_language,
     sentences,
+    specific_terms,
     split_sentences,
     squash,
     terms,
@@ -48,6 +53,25 @@ def test_one_list_of_function_words_and_what_terms_add_to_it() -> None:
     assert not STOP_WORDS & MORE_ENGLISH_STOP_WORDS
     assert TERM_STOP_WORDS == STOP_WORDS | MORE_ENGLISH_STOP_WORDS
     assert "have" not in terms("Which models have memory?") and "have" not in STOP_WORDS
+
+
+def test_specific_terms_and_names() -> None:
+    assert specific_terms("What BLEU score did T5 get on WMT?") == ["BLEU", "T5", "WMT"]
+    assert specific_terms("What are autoencoding (BERT-style) models for?") == ["BERT"]
+    assert specific_terms("Why did Databricks choose the name Dolly?") == []
+    assert specific_terms("Is GPT-4 an LLM used for NLP?") == ["GPT-4"]  # units and fields are not names
+
+
+def test_names_are_latin_words_with_a_capital_or_digit() -> None:
+    assert names("ChatGPT是关键节点,GPT-4 和 T5 都是 model。ChatGPT") == ["ChatGPT", "GPT-4", "T5"]
+    assert names("What is it? When was it released?") == []
+    assert names("Transformer 和 LLM 的关系") == ["Transformer", "LLM"]
+
+
+def test_names_and_specific_terms_read_latin_words_differently() -> None:
+    assert LATIN_NAME.findall("C++ and text_davinci") == ["C++", "and", "text_davinci"]
+    assert LATIN_WORD.findall("C++ and text_davinci") == ["C", "and", "text", "davinci"]
+    assert LATIN_TERM.findall("gpt-3.5 has 1.3b") == ["gpt-3.5", "has", "1.3b"]
 
 
 def test_sentence_splitter_handles_chinese_and_english_ends() -> None:

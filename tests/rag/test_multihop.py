@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.context import select_context
-from rag.multihop import follow, hop, names
+from rag.multihop import follow, hop
 from rag.retrieve import Hit
 from tests.rag.test_context import BigramEmbeddings, hit, texts
 
@@ -19,11 +19,6 @@ def search(query: str, k: int) -> list[Hit]:
     """A stand-in for the hybrid retriever: the release note is found only by a search that names ChatGPT."""
     found = [hit(RELEASE, 1, "release"), hit(NOTE, 0)] if "ChatGPT" in query else [hit(NOTE, 0)]
     return found[:k]
-
-
-def test_names_are_latin_words_with_a_capital_or_digit() -> None:
-    assert names("ChatGPT是关键节点,GPT-4 和 T5 都是 model。ChatGPT") == ["ChatGPT", "GPT-4", "T5"]
-    assert names("What is it? When was it released?") == []
 
 
 def test_only_a_part_about_the_earlier_answer_is_a_hop() -> None:
