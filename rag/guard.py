@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from ingest.chunking import table_spans
 from ingest.sparse import tokenize
+from notesqa.quantity import Quantity, derived, quantities, same, supported
 from notesqa.text import CJK, CJK_CHARS, LETTERS, STOP_WORDS, collapse_spaces, specific_terms, squash, terms
 from notesqa.text import other_language as other_language  # rag/answer.py calls guard.other_language
-from rag.quantity import Quantity, derived, quantities, same, supported
 
 
 class QuestionError(ValueError):
@@ -203,7 +203,7 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
     """Every number/name in the answer must appear in a passage line that (with the line before it and
     the list's lead-in, outside tables) also mentions what was asked.
 
-    Numbers are compared as values (``rag.quantity``): "1.3 B" supports "13 亿", "81.8 到 89.4" supports
+    Numbers are compared as values (``notesqa.quantity``): "1.3 B" supports "13 亿", "81.8 到 89.4" supports
     "7.6" (a difference of two numbers of one passage). ``passages`` are ``(context, text)`` pairs: the
     heading path (and table header) counts as part of every line, so "1.3 B" under the heading "Kosmos-1"
     supports "Kosmos-1 has 1.3B parameters", while "65B" in the LLaMA row of a table does not support an

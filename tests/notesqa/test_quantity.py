@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.quantity import derived, quantities, same, supported
+from notesqa.quantity import derived, quantities, same, supported
 
 
 @pytest.mark.parametrize(
