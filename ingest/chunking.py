@@ -28,9 +28,20 @@ PAGE_LABEL = re.compile(r"^pp?\. \d+(?:–\d+)?$")
 """A page in a heading path ("p. 3", "pp. 3–4"; :meth:`Outline.page_label`): it says where, not what about."""
 
 
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 """Bump when chunking changes in a way that must invalidate existing indexes (2: heading paths start with the
-note's folders and title; markdown is read with front matter and wikilinks rendered)."""
+note's folders and title; markdown is read with front matter and wikilinks rendered; 3: chunks store their
+tables)."""
+
+
+@dataclass(frozen=True)
+class TableSpan:
+    """A table in a text: ``text[start:end]``, pipe rows or space-separated rows, the first row its header."""
+
+    start: int
+    end: int
+    header: str
+    """The header row, stripped."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,9 @@ class Chunk:
     """Heading path (and a split table's header row) prefixed to ``text`` for embedding and prompts."""
     position: int = 0
     """Index of the chunk within its note (neighbours are position +- 1)."""
+    tables: tuple[TableSpan, ...] = ()
+    """The tables in ``text`` (offsets into ``text``): ``table_spans(text)``, found once when the note is
+    chunked and stored in the index, so that questions do not parse them again."""
 
     @property
     def nearest_heading(self) -> str:
@@ -225,11 +239,27 @@ def _starts_block(seg: list[str], i: int) -> bool:
     )
 
 
-def table_spans(text: str) -> list[tuple[int, int, str]]:
-    """``(start, end, header_row)`` of every table in ``text`` (pipe or space-separated rows)."""
-    return [
-        (b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip()) for b in _parse_blocks(text) if b.kind == "table"
-    ]
+def table_spans(text: str) -> tuple[TableSpan, ...]:
+    """Every table in ``text`` (pipe or space-separated rows), as the chunker's block parser finds them."""
+    return tuple(
+        TableSpan(b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip())
+        for b in _parse_blocks(text)
+        if b.kind == "table"
+    )
+
+
+def table_cells(row: str) -> list[str]:
+    """Cells of a pipe row, or of a space-separated row ("2B, 8B, 137B" and "125M ~ 175B" stay one cell)."""
+    row = row.strip()
+    if "|" in row:
+        return [c.strip() for c in row.strip("|").split("|")]
+    cells: list[str] = []
+    for token in row.split():
+        if cells and (cells[-1][-1] in ",，、~-" or token[0] in ",，、~"):
+            cells[-1] += " " + token
+        else:
+            cells.append(token)
+    return cells
 
 
 def code_spans(text: str) -> list[tuple[int, int]]:
@@ -422,5 +452,7 @@ class Chunker:
                 context = f"{context}\n{first.header}" if context else first.header
             nth = occurrences[body] = occurrences.get(body, -1) + 1  # identical passages in one note
             digest = hashlib.sha256(f"{source}\x00{nth}\x00{body}".encode()).hexdigest()[:20]
-            chunks.append(Chunk(digest, source, title, headings, start, end, body, context, len(chunks)))
+            chunks.append(
+                Chunk(digest, source, title, headings, start, end, body, context, len(chunks), table_spans(body))
+            )
         return chunks

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import CHUNKER_VERSION, Chunk
+from ingest.chunking import CHUNKER_VERSION, Chunk, TableSpan, table_spans
 from ingest.sparse import SparseIndex
 from ingest.vectorstores import DenseStore, Record, load_dense
 from notesqa.settings import Settings
@@ -141,6 +141,9 @@ def _manifest_of(gen: Path, index_dir: Path) -> Manifest:
 
 
 def _chunk_from_record(rec: dict[str, Any]) -> Chunk:
+    # an index written before chunks stored their tables (chunker version 2) is read as it was built: the
+    # tables are parsed once here, and the next ingest rebuilds it
+    tables = tuple(TableSpan(**t) for t in rec["tables"]) if "tables" in rec else table_spans(rec["text"])
     return Chunk(
         rec["id"],
         rec["source"],
@@ -151,12 +154,14 @@ def _chunk_from_record(rec: dict[str, Any]) -> Chunk:
         rec["text"],
         rec.get("context", ""),
         rec.get("position", 0),
+        tables,
     )
 
 
 def _chunk_record(chunk: Chunk, tokens: list[str]) -> dict[str, Any]:
     rec = asdict(chunk)
     rec["headings"] = list(chunk.headings)
+    rec["tables"] = [asdict(t) for t in chunk.tables]
     rec["tokens"] = tokens
     return rec
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import table_spans
 from ingest.embeddings import E5Embeddings
 from notesqa.text import split_sentences, squash, terms
 from rag.guard import injection
@@ -139,12 +138,11 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
     seen: set[str] = set()
     for i, h in enumerate(hits):
         shown = {squash(_label(h)), squash(h.chunk.nearest_heading)}
-        tables = table_spans(h.chunk.text)
         split_header = h.chunk.context.split("\n")[1] if "\n" in h.chunk.context else ""
         for a, b in _units(h):
             text = h.chunk.text[a:b]
             key = squash(text)
-            header = next((hdr for a0, b0, hdr in tables if a0 <= a < b0), "") or split_header
+            header = next((t.header for t in h.chunk.tables if t.start <= a < t.end), "") or split_header
             if (
                 (len(key) < MIN_CHARS and not header)
                 or key in seen

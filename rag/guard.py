@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ingest.chunking import table_spans
+from ingest.chunking import table_cells, table_spans
 from ingest.sparse import tokenize
 from notesqa.quantity import Quantity, derived, quantities, same, supported
 from notesqa.text import CJK, CJK_CHARS, LETTERS, STOP_WORDS, collapse_spaces, specific_terms, squash, terms
@@ -169,19 +169,19 @@ class _Line:
 
 def _lines(context: str, text: str) -> list[_Line]:
     """A passage's lines, each with what frames it (worked out once per passage, not once per fact)."""
-    tables = table_spans(text)
-    headers = "\n".join(h for _, _, h in tables)
+    tables = table_spans(text)  # of the passage text (trimmed rows under their header), not of its chunk
+    headers = "\n".join(t.header for t in tables)
     out: list[_Line] = []
     pos, prev, lead = 0, "", ""
     for line in text.split("\n"):
         start, pos = pos, pos + len(line) + 1
         # the heading path and the table header row frame every line of a passage
         frame = f"{context}\n{headers}\n{line}"
-        table = next(((a, b, h) for a, b, h in tables if a <= start < b), None)
+        table = next((t for t in tables if t.start <= start < t.end), None)
         # outside tables, the line before may name the subject ("• CoT prompting" / "  (2022 年提出)"), and
         # so may the sentence that leads into a list ("以GPT-3为例，使用的参数如下：" / "- 线性学习率预热…")
         about = frame if table else f"{frame}\n{prev}\n{lead}"
-        header = table[2] if table and line.strip() != table[2] else ""
+        header = table.header if table and line.strip() != table.header else ""
         out.append(_Line(line, frame, about, header, tuple(quantities(_REFERENCE.sub(" ", frame)))))
         prev = line if line.strip() else prev
         lead = line if _is_lead_in(line) else lead
@@ -250,20 +250,6 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
         if not found:
             unsupported.append(fact.text if isinstance(fact, Quantity) else fact)
     return Grounding(not unsupported, tuple(unsupported), tuple(sorted(supporting)))
-
-
-def table_cells(row: str) -> list[str]:
-    """Cells of a pipe row, or of a space-separated row ("2B, 8B, 137B" and "125M ~ 175B" stay one cell)."""
-    row = row.strip()
-    if "|" in row:
-        return [c.strip() for c in row.strip("|").split("|")]
-    cells: list[str] = []
-    for token in row.split():
-        if cells and (cells[-1][-1] in ",，、~-" or token[0] in ",，、~"):
-            cells[-1] += " " + token
-        else:
-            cells.append(token)
-    return cells
 
 
 def column_ok(question: str, header: str, row: str, number: Quantity) -> bool:

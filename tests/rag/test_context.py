@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from ingest.chunking import Chunk
+from ingest.chunking import Chunk, table_spans
 from rag.context import select_context, sub_questions
 from rag.retrieve import Hit
 
@@ -40,6 +40,7 @@ def hit(text: str, n: int = 0, title: str = "note", context: str = "") -> Hit:
         text=text,
         context=context,
         position=n,
+        tables=table_spans(text),  # as the chunker stores them
     )
     return Hit(chunk, score=1.0 / (n + 1))
 

@@ -12,7 +12,6 @@ from rag.guard import (
     injection,
     missing_terms,
     only_numbers,
-    table_cells,
 )
 
 KOSMOS = ("技术分享 > 4 主流大模型 > 4.6.2 Kosmos-1", "  • 发布时间:2023-03-01\n  • 数据和模型规模:1.3 B 的参数")
@@ -163,14 +162,3 @@ def test_latin_headers_are_named_by_whole_words() -> None:
     q = "模型规模表中，Megatron-LM 是哪一年发布的？参数量是多少？"
     assert check_grounding(q, "2019年9月发布，83亿参数。", [table]).ok
     assert not check_grounding(q, "2019年10月发布", [table]).ok
-
-
-def test_table_cells_keep_lists_and_ranges_together() -> None:
-    assert table_cells("2022.2 Google LamDA 2B, 8B, 137B 未开源模型") == [
-        "2022.2",
-        "Google",
-        "LamDA",
-        "2B, 8B, 137B",
-        "未开源模型",
-    ]
-    assert table_cells("| GPT-3 | 125M ~ 175B |") == ["GPT-3", "125M ~ 175B"]

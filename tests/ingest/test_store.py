@@ -1,0 +1,28 @@
+"""What the index stores of a chunk comes back as it was written."""
+
+from __future__ import annotations
+
+import json
+
+from ingest.chunking import Chunk, TableSpan, table_spans
+from ingest.store import _chunk_from_record, _chunk_record
+
+TEXT = "常见的大模型如下:\n\n发布时间 产品 参数量\n2020.6 GPT-3 175B\n2023.3 GPT-4 1760B"
+
+
+def _chunk() -> Chunk:
+    return Chunk("c1", "n.md", "n", ("n", "模型"), 10, 10 + len(TEXT), TEXT, "n > 模型", 3, table_spans(TEXT))
+
+
+def test_a_chunk_and_its_tables_round_trip_through_chunks_jsonl() -> None:
+    chunk = _chunk()
+    assert chunk.tables == (TableSpan(TEXT.index("发布"), len(TEXT), "发布时间 产品 参数量"),)
+    rec = json.loads(json.dumps(_chunk_record(chunk, ["模型"]), ensure_ascii=False))
+    assert rec.pop("tokens") == ["模型"]
+    assert _chunk_from_record(rec) == chunk
+
+
+def test_a_chunk_written_before_tables_were_stored_has_them_parsed() -> None:
+    rec = json.loads(json.dumps(_chunk_record(_chunk(), [])))
+    del rec["tables"], rec["tokens"]
+    assert _chunk_from_record(rec) == _chunk()
