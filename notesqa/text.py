@@ -135,7 +135,9 @@ CLOSERS = "”’\"')）】」』》"
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Spans of the sentences in ``text[start:end]`` (offsets into ``text``, whitespace trimmed): a sentence
     ends at 。！？；!? (with the closing quotes and brackets after it), at '. ' (not after a digit, as in a
-    numbered list's "1. ") and at a line break. How the chunker cuts prose, and how passages are cut into sentences."""
+    numbered list's "1. ") and at a line break.
+
+    How the chunker cuts prose, and how a passage is cut into the sentences the prompt is made of."""
     spans: list[tuple[int, int]] = []
     s = start
     i = start
@@ -174,8 +176,8 @@ _ANSWER_BREAK = re.compile(r"(?<=[。！？!?；;])\s*|(?<=\.)\s+")
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of an answer, as written, without the whitespace between them: cut after 。！？；!?; and
-    after a '.' followed by whitespace; line breaks and closing quotes do not end a sentence here.
+    """The sentences of an answer, as written, without the whitespace between them: cut after 。！？；!? and
+    ';', and after a '.' followed by whitespace; line breaks and closing quotes do not end a sentence here.
 
     Unlike :func:`split_sentences`, which cuts notes for the index, this cuts a short model-written answer so
     that each sentence can be checked on its own and the supported ones joined back with ""."""
