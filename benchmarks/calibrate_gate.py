@@ -16,8 +16,8 @@ import argparse
 from pathlib import Path
 
 from notesqa.settings import Settings
+from notesqa.text import language
 from rag.eval.dataset import load_questions
-from rag.prompts import language
 from rag.retrieve import IndexHandle
 
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from notesqa.settings import Settings
 
+from notesqa.text import SENTENCE_END, split_sentences, strip_span
+
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts embedding-model tokens for a batch of texts (no special tokens)."""
 
-SENTENCE_END = "。！？；!?"
-CLOSERS = "”’\"')）】」』》"
 CLAUSE_PUNCT = re.compile(r"[。，,；;！？!?：:、]")
 MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*?)[ \t#]*$")
 NUM_HEADING = re.compile(r"^(\d+(?:\.\d+){0,4})[ \t]+(\S.{0,40})$")
@@ -32,9 +32,20 @@ PAGE_LABEL = re.compile(r"^pp?\. \d+(?:–\d+)?$")
 """A page in a heading path ("p. 3", "pp. 3–4"; :meth:`Outline.page_label`): it says where, not what about."""
 
 
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 """Bump when chunking changes in a way that must invalidate existing indexes (2: heading paths start with the
-note's folders and title; markdown is read with front matter and wikilinks rendered)."""
+note's folders and title; markdown is read with front matter and wikilinks rendered; 3: chunks store their
+tables)."""
+
+
+@dataclass(frozen=True)
+class TableSpan:
+    """A table in a text: ``text[start:end]``, pipe rows or space-separated rows, the first row its header."""
+
+    start: int
+    end: int
+    header: str
+    """The header row, stripped."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,9 @@ class Chunk:
     """Heading path (and a split table's header row) prefixed to ``text`` for embedding and prompts."""
     position: int = 0
     """Index of the chunk within its note (neighbours are position +- 1)."""
+    tables: tuple[TableSpan, ...] = ()
+    """The tables in ``text`` (offsets into ``text``): ``table_spans(text)``, found once when the note is
+    chunked and stored in the index, so that questions do not parse them again."""
 
     @property
     def nearest_heading(self) -> str:
@@ -229,46 +243,27 @@ def _starts_block(seg: list[str], i: int) -> bool:
     )
 
 
-def table_spans(text: str) -> list[tuple[int, int, str]]:
-    """``(start, end, header_row)`` of every table in ``text`` (pipe or space-separated rows)."""
-    return [
-        (b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip()) for b in _parse_blocks(text) if b.kind == "table"
-    ]
+def table_spans(text: str) -> tuple[TableSpan, ...]:
+    """Every table in ``text`` (pipe or space-separated rows), as the chunker's block parser finds them."""
+    return tuple(
+        TableSpan(b.start, b.end, text[b.lines[0][0] : b.lines[0][1]].strip())
+        for b in _parse_blocks(text)
+        if b.kind == "table"
+    )
 
 
-def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Spans of sentences in ``text[start:end]``: ends at 。！？；!? (plus closers), '. ' and line breaks."""
-    spans: list[tuple[int, int]] = []
-    s = start
-    i = start
-    while i < end:
-        ch = text[i]
-        cut = None
-        if ch in SENTENCE_END:
-            j = i + 1
-            while j < end and (text[j] in SENTENCE_END or text[j] in CLOSERS):
-                j += 1
-            cut = j
-        elif ch == "." and (i + 1 == end or text[i + 1].isspace()) and not (i > start and text[i - 1].isdigit()):
-            cut = i + 1
-        elif ch == "\n":
-            cut = i
-        if cut is not None:
-            spans.append((s, cut))
-            s = cut
-            i = cut if cut > i else i + 1
+def table_cells(row: str) -> list[str]:
+    """Cells of a pipe row, or of a space-separated row ("2B, 8B, 137B" and "125M ~ 175B" stay one cell)."""
+    row = row.strip()
+    if "|" in row:
+        return [c.strip() for c in row.strip("|").split("|")]
+    cells: list[str] = []
+    for token in row.split():
+        if cells and (cells[-1][-1] in ",，、~-" or token[0] in ",，、~"):
+            cells[-1] += " " + token
         else:
-            i += 1
-    spans.append((s, end))
-    return [t for t in (_trim(text, a, b) for a, b in spans) if t]
-
-
-def _trim(text: str, a: int, b: int) -> tuple[int, int] | None:
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    return (a, b) if a < b else None
+            cells.append(token)
+    return cells
 
 
 def code_spans(text: str) -> list[tuple[int, int]]:
@@ -332,13 +327,13 @@ class Chunker:
                     elif text[a:b].strip():
                         items[-1] = (items[-1][0], b)
                 for a, b in items:
-                    span = _trim(text, a, b)
+                    span = strip_span(text, a, b)
                     if span:
                         units.append(_Unit(span[0], span[1], "list", bi, headings))
             else:  # table or code: one unit per line, kept together when it fits
                 header = text[block.lines[0][0] : block.lines[0][1]].strip() if block.kind == "table" else ""
                 for a, b in block.lines:
-                    span = _trim(text, a, b)
+                    span = strip_span(text, a, b)
                     if span:
                         units.append(_Unit(span[0], span[1], block.kind, bi, headings, header=header))
         counts = self.count([text[u.start : u.end] for u in units]) if units else []
@@ -370,7 +365,7 @@ class Chunker:
                 else:
                     hi = mid - 1
             b = lo
-            span = _trim(text, a, b)
+            span = strip_span(text, a, b)
             if span:
                 pieces.append(
                     _Unit(
@@ -473,5 +468,7 @@ class Chunker:
                 context = f"{context}\n{first.header}" if context else first.header
             nth = occurrences[body] = occurrences.get(body, -1) + 1  # identical passages in one note
             digest = hashlib.sha256(f"{source}\x00{nth}\x00{body}".encode()).hexdigest()[:20]
-            chunks.append(Chunk(digest, source, title, headings, start, end, body, context, len(chunks)))
+            chunks.append(
+                Chunk(digest, source, title, headings, start, end, body, context, len(chunks), table_spans(body))
+            )
         return chunks

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from notesqa.text import collapse_spaces
+
 
 @dataclass(frozen=True)
 class NoteMeta:
@@ -79,11 +81,6 @@ def _quiet(logger: str) -> Iterator[None]:
         log.setLevel(level)
 
 
-def _squash(text: str) -> str:
-    """Runs of whitespace (line breaks too) as one space, trimmed."""
-    return " ".join(text.split())
-
-
 def _pipe_table(rows: list[list[str]]) -> str:
     """Rows of cell texts as a markdown pipe table (the first row is the header), which the chunker keeps whole."""
     width = max(len(r) for r in rows)
@@ -133,8 +130,9 @@ def _decrypt(reader: Any, pypdf: ModuleType) -> None:
     try:
         opened = reader.decrypt("")
     except pypdf.errors.DependencyError as exc:
-        raise Unreadable("encrypted PDF whose cipher needs the cryptography package "
-                         "(pip install 'pypdf[crypto]')") from exc
+        raise Unreadable(
+            "encrypted PDF whose cipher needs the cryptography package (pip install 'pypdf[crypto]')"
+        ) from exc
     if not opened:
         raise Unreadable("encrypted PDF that needs a password (save an unprotected copy to ingest it)")
 
@@ -146,7 +144,7 @@ def _page_text(text: str) -> str:
 
 def _pdf_title(reader: Any) -> str:
     try:
-        title = _squash((reader.metadata or {}).get("/Title") or "")
+        title = collapse_spaces((reader.metadata or {}).get("/Title") or "")
     except Exception:  # a damaged info dictionary only costs the title
         return ""
     return "" if FILE_NAME.search(title) else title
@@ -164,10 +162,11 @@ def read_docx(raw: bytes, fallback_title: str = "") -> Document:
     try:
         doc = docx.Document(io.BytesIO(raw))
         blocks, title = _docx_blocks(doc)
-        title = title or _squash(doc.core_properties.title or "") or fallback_title
+        title = title or collapse_spaces(doc.core_properties.title or "") or fallback_title
     except Exception as exc:  # not a zip, not OOXML (an old .doc, an encrypted file), damaged parts
-        raise Unreadable(f"not a readable Word document: damaged, encrypted or an old .doc ({type(exc).__name__})"
-                         ) from exc
+        raise Unreadable(
+            f"not a readable Word document: damaged, encrypted or an old .doc ({type(exc).__name__})"
+        ) from exc
     text = "\n\n".join(blocks)
     if not text.strip():
         raise Unreadable("empty")
@@ -182,7 +181,7 @@ def _docx_blocks(doc: Any) -> tuple[list[str], str]:
     title = ""
     for item in doc.iter_inner_content():
         if isinstance(item, Table):
-            rows = [[_squash(cell.text) for cell in row.cells] for row in item.rows]
+            rows = [[collapse_spaces(cell.text) for cell in row.cells] for row in item.rows]
             if any(any(r) for r in rows):
                 blocks.append(_pipe_table(rows))
             continue
@@ -192,11 +191,11 @@ def _docx_blocks(doc: Any) -> tuple[list[str], str]:
         style = item.style.name if item.style is not None else ""
         level = DOCX_HEADING.match(style.strip())
         if style == "Title" or level:
-            heading = _squash(text)
+            heading = collapse_spaces(text)
             title = title or (heading if style == "Title" else "")
             blocks.append(_heading(int(level.group(1)) if level else 1, heading))
         elif style.startswith("List") or _numbered(item):
-            item_text = f"- {_squash(text)}"
+            item_text = f"- {collapse_spaces(text)}"
             if blocks and blocks[-1].startswith("- "):
                 blocks[-1] += "\n" + item_text  # one list block, as the chunker expects
             else:
@@ -213,14 +212,50 @@ def _numbered(paragraph: Any) -> bool:
 
 
 # --- HTML -------------------------------------------------------------------------------------------------
-HTML_DROP = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "iframe",
-             "svg", "button", "select", "input", "dialog", "menu")
+HTML_DROP = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "svg",
+    "button",
+    "select",
+    "input",
+    "dialog",
+    "menu",
+)
 """Elements that are never a page's text: code, navigation, site header and footer, side bars, forms."""
 HTML_DROP_ROLES = ("navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar")
 HTML_MAIN = ("main", "[role=main]", "article")
 """Where a page's main text is, in order of preference; else the whole body (less what is dropped)."""
-HTML_BLOCK = frozenset({"p", "div", "section", "article", "main", "blockquote", "figure", "figcaption", "dl",
-                        "dt", "dd", "address", "details", "summary", "center", "hr", "body", "html"})
+HTML_BLOCK = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "dl",
+        "dt",
+        "dd",
+        "address",
+        "details",
+        "summary",
+        "center",
+        "hr",
+        "body",
+        "html",
+    }
+)
 
 
 def read_html(raw: bytes) -> Document:
@@ -228,7 +263,7 @@ def read_html(raw: bytes) -> Document:
     become markdown headings, list items ``- `` lines, tables pipe tables, ``<pre>`` fenced code."""
     bs4 = _library("bs4", "beautifulsoup4", ".html")
     soup = bs4.BeautifulSoup(raw, "html.parser")
-    page_title = _squash(soup.title.get_text()) if soup.title else ""
+    page_title = collapse_spaces(soup.title.get_text()) if soup.title else ""
     for tag in soup.find_all(HTML_DROP):
         tag.decompose()
     for tag in soup.select(",".join(f"[role={r}]" for r in HTML_DROP_ROLES) + ",[hidden],[aria-hidden=true]"):
@@ -249,7 +284,7 @@ def _html_blocks(node: Any, out: list[str], bs4: ModuleType) -> None:
     inline: list[str] = []
 
     def flush() -> None:
-        text = _squash("".join(inline))
+        text = collapse_spaces("".join(inline))
         if text:
             out.append(text)
         inline.clear()
@@ -262,19 +297,19 @@ def _html_blocks(node: Any, out: list[str], bs4: ModuleType) -> None:
         name = child.name
         if name in ("h1", "h2", "h3", "h4", "h5", "h6"):
             flush()
-            if heading := _squash(child.get_text()):
+            if heading := collapse_spaces(child.get_text()):
                 out.append(_heading(int(name[1]), heading))
         elif name == "pre":
             flush()
             out.append("```\n" + child.get_text().strip("\n") + "\n```")
         elif name in ("ul", "ol"):
             flush()
-            items = [_squash(li.get_text()) for li in child.find_all("li", recursive=False)]
+            items = [collapse_spaces(li.get_text()) for li in child.find_all("li", recursive=False)]
             if any(items):
                 out.append("\n".join(f"- {t}" for t in items if t))
         elif name == "table":
             flush()
-            rows = [[_squash(c.get_text()) for c in tr.find_all(("th", "td"))] for tr in child.find_all("tr")]
+            rows = [[collapse_spaces(c.get_text()) for c in tr.find_all(("th", "td"))] for tr in child.find_all("tr")]
             rows = [r for r in rows if any(r)]
             if rows:
                 out.append(_pipe_table(rows))

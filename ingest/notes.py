@@ -10,6 +10,7 @@ from pathlib import Path
 from ingest.loaders import TEXT_SUFFIXES, NotesError, decode, iter_note_files
 from ingest.store import IndexCorruptError, IndexMissingError, Manifest, read_manifest
 from notesqa.settings import Settings
+from notesqa.text import CJK_CHARS
 
 TRASH = ".trash"
 """Hidden folder inside the notes folder where deleted notes are moved (the loader skips hidden folders)."""
@@ -49,19 +50,26 @@ def list_notes(settings: Settings) -> list[NoteInfo]:
             src = path.relative_to(root.resolve()).as_posix()
             seen.add(src)
             entry = files.get(src)
-            out.append(NoteInfo(
-                src, entry.title if entry else "", len(entry.chunk_ids) if entry else 0,
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.ingested_at)) if entry else "not ingested",
-            ))
-    out += [NoteInfo(s, e.title, len(e.chunk_ids), "file missing: re-ingest to drop it")
-            for s, e in files.items() if s not in seen]
+            out.append(
+                NoteInfo(
+                    src,
+                    entry.title if entry else "",
+                    len(entry.chunk_ids) if entry else 0,
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.ingested_at)) if entry else "not ingested",
+                )
+            )
+    out += [
+        NoteInfo(s, e.title, len(e.chunk_ids), "file missing: re-ingest to drop it")
+        for s, e in files.items()
+        if s not in seen
+    ]
     return out
 
 
 def safe_name(filename: str) -> str:
     """A plain file name for an upload: no folders, no traversal, no hidden or odd characters."""
     name = Path(filename.replace("\\", "/")).name
-    name = re.sub(r"[^\w.\- ()\u3400-\u9fff]", "_", name).strip(" .")
+    name = re.sub(rf"[^\w.\- (){CJK_CHARS}]", "_", name).strip(" .")
     if not name or name.startswith("."):
         raise NotesError(f"{filename!r} is not a usable file name.")
     if Path(name).suffix.lower() not in TEXT_SUFFIXES:

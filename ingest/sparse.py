@@ -9,17 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from notesqa.text import STOP_WORDS
+
 _WORD = re.compile(r"\w", re.UNICODE)
 _JIEBA_LOCK = threading.Lock()
 _jieba = None
-
-STOPWORDS = frozenset(
-    "的 了 是 在 和 与 及 或 也 就 都 而 被 把 对 中 上 下 为 以 之 其 这 那 有 个 一 不 我 你 他 她 它 们 吗 呢 啊 吧 "
-    "什么 怎么 如何 哪些 哪个 多少 为什么 是否 里 "
-    "a an the of to in on for and or is are was were be by with as at from that this what which who how "
-    "does do did why when where it its their there".split()
-)
-"""Function words that carry no topic (questions are full of them); content words are never listed."""
 
 
 NUMBA_MIN_DOCS = 50_000
@@ -50,12 +44,12 @@ def _cutter():  # type: ignore[no-untyped-def]
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased jieba search-mode tokens without punctuation or stop words (Chinese and English)."""
+    """Lower-cased jieba search-mode tokens without punctuation or stop words (``notesqa.text.STOP_WORDS``)."""
     jieba = _cutter()
     out = []
     for token in jieba.lcut_for_search(text.lower()):
         token = token.strip()
-        if token and _WORD.search(token) and token not in STOPWORDS:
+        if token and _WORD.search(token) and token not in STOP_WORDS:
             out.append(token)
     return out
 
@@ -102,8 +96,9 @@ class SparseIndex:
         if not terms:
             return []
         k = min(k, len(self.ids))
-        docs, scores = self.retriever.retrieve([terms], k=k, show_progress=False, n_threads=1,
-                                               backend_selection=self._selection)
+        docs, scores = self.retriever.retrieve(
+            [terms], k=k, show_progress=False, n_threads=1, backend_selection=self._selection
+        )
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def scores(self, query: str) -> np.ndarray:

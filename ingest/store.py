@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import CHUNKER_VERSION, Chunk
+from ingest.chunking import CHUNKER_VERSION, Chunk, TableSpan, table_spans
 from ingest.sparse import SparseIndex
 from ingest.vectorstores import DenseStore, Record, load_dense
 from notesqa.settings import Settings
@@ -141,15 +141,27 @@ def _manifest_of(gen: Path, index_dir: Path) -> Manifest:
 
 
 def _chunk_from_record(rec: dict[str, Any]) -> Chunk:
+    # an index written before chunks stored their tables (chunker version 2) is read as it was built: the
+    # tables are parsed once here, and the next ingest rebuilds it
+    tables = tuple(TableSpan(**t) for t in rec["tables"]) if "tables" in rec else table_spans(rec["text"])
     return Chunk(
-        rec["id"], rec["source"], rec["title"], tuple(rec["headings"]), rec["start"], rec["end"],
-        rec["text"], rec.get("context", ""), rec.get("position", 0),
+        rec["id"],
+        rec["source"],
+        rec["title"],
+        tuple(rec["headings"]),
+        rec["start"],
+        rec["end"],
+        rec["text"],
+        rec.get("context", ""),
+        rec.get("position", 0),
+        tables,
     )
 
 
 def _chunk_record(chunk: Chunk, tokens: list[str]) -> dict[str, Any]:
     rec = asdict(chunk)
     rec["headings"] = list(chunk.headings)
+    rec["tables"] = [asdict(t) for t in chunk.tables]
     rec["tokens"] = tokens
     return rec
 
@@ -157,8 +169,15 @@ def _chunk_record(chunk: Chunk, tokens: list[str]) -> dict[str, Any]:
 class Index:
     """One loaded, immutable generation: chunks, dense vectors, BM25. Safe to share between threads."""
 
-    def __init__(self, path: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
-                 dense: DenseStore, sparse: SparseIndex):
+    def __init__(
+        self,
+        path: Path,
+        manifest: Manifest,
+        chunks: list[Chunk],
+        tokens: list[list[str]],
+        dense: DenseStore,
+        sparse: SparseIndex,
+    ):
         self.path = path
         self.manifest = manifest
         self.order = [c.id for c in chunks]
@@ -287,8 +306,11 @@ def _digest(path: Path) -> str:
 
 
 def _checksums(gen: Path) -> dict[str, list[Any]]:
-    return {p.relative_to(gen).as_posix(): [p.stat().st_size, _digest(p)]
-            for p in sorted(gen.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+    return {
+        p.relative_to(gen).as_posix(): [p.stat().st_size, _digest(p)]
+        for p in sorted(gen.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
 
 
 def verify_generation(index_dir: Path, gen: Path | None = None) -> Manifest:
@@ -322,16 +344,25 @@ def _fsync_tree(path: Path) -> None:
     _fsync_dir(path)
 
 
-def write_generation(index_dir: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
-                     dense: DenseStore, sparse: SparseIndex) -> Path:
+def write_generation(
+    index_dir: Path,
+    manifest: Manifest,
+    chunks: list[Chunk],
+    tokens: list[list[str]],
+    dense: DenseStore,
+    sparse: SparseIndex,
+) -> Path:
     """Write a complete new generation beside the live one, then switch CURRENT to it atomically.
 
     A crash at any point leaves CURRENT on the previous, complete generation.
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    existing = [int(p.name[len(GEN_PREFIX):].split(".")[0]) for p in index_dir.glob(GEN_PREFIX + "*")
-                if p.name[len(GEN_PREFIX):].split(".")[0].isdigit()]
+    existing = [
+        int(p.name[len(GEN_PREFIX) :].split(".")[0])
+        for p in index_dir.glob(GEN_PREFIX + "*")
+        if p.name[len(GEN_PREFIX) :].split(".")[0].isdigit()
+    ]
     manifest.generation = max([manifest.generation, *existing]) + 1
     name = f"{GEN_PREFIX}{manifest.generation:06d}"
     tmp = index_dir / f"{name}.tmp{os.getpid()}"
@@ -349,8 +380,9 @@ def write_generation(index_dir: Path, manifest: Manifest, chunks: list[Chunk], t
     except OSError as exc:
         _remove(tmp)
         raise IndexWriteError(
-            exc.errno, f"Could not write the index at {index_dir} ({exc.strerror or exc}); the previous index is "
-            "unchanged. Free some space (or fix permissions) and ingest again."
+            exc.errno,
+            f"Could not write the index at {index_dir} ({exc.strerror or exc}); the previous index is "
+            "unchanged. Free some space (or fix permissions) and ingest again.",
         ) from exc
     final = index_dir / name
     os.replace(tmp, final)

@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import split_sentences, table_spans
 from ingest.embeddings import E5Embeddings
+from notesqa.text import split_sentences, squash, terms
 from rag.guard import injection
 from rag.prompts import Passage
 from rag.retrieve import Hit
-from rag.text import terms
 
 GAP = " … "
 WINDOW_UNITS = 2
@@ -67,8 +66,12 @@ class _VectorCache:
                     cache.move_to_end(t)
         missing = sorted((t for t in dict.fromkeys(texts) if t not in found), key=len)
         if missing:
-            new = np.concatenate([np.asarray(embeddings.embed_documents(missing[i : i + SENTENCE_BATCH]),
-                                             dtype=np.float32) for i in range(0, len(missing), SENTENCE_BATCH)])
+            new = np.concatenate(
+                [
+                    np.asarray(embeddings.embed_documents(missing[i : i + SENTENCE_BATCH]), dtype=np.float32)
+                    for i in range(0, len(missing), SENTENCE_BATCH)
+                ]
+            )
             found.update(zip(missing, new, strict=True))
             with self._lock:
                 cache.update(zip(missing, new, strict=True))
@@ -127,10 +130,6 @@ def _units(hit: Hit) -> list[tuple[int, int]]:
     return spans
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
 def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
     """Every usable sentence/line of the pooled hits, once: a sentence repeated by an overlapping neighbour
     chunk counts once, a line that only repeats the passage's label or points to another article is dropped,
@@ -138,15 +137,21 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
     units: list[_Unit] = []
     seen: set[str] = set()
     for i, h in enumerate(hits):
-        shown = {_squash(_label(h)), _squash(h.chunk.nearest_heading)}
-        tables = table_spans(h.chunk.text)
+        shown = {squash(_label(h)), squash(h.chunk.nearest_heading)}
         split_header = h.chunk.context.split("\n")[1] if "\n" in h.chunk.context else ""
         for a, b in _units(h):
             text = h.chunk.text[a:b]
-            key = _squash(text)
-            header = next((hdr for a0, b0, hdr in tables if a0 <= a < b0), "") or split_header
-            if (len(key) < MIN_CHARS and not header) or key in seen or key in shown or key == _squash(header) \
-                    or _RULE_ROW.match(text) or _POINTER.match(text) or injection(text):
+            key = squash(text)
+            header = next((t.header for t in h.chunk.tables if t.start <= a < t.end), "") or split_header
+            if (
+                (len(key) < MIN_CHARS and not header)
+                or key in seen
+                or key in shown
+                or key == squash(header)
+                or _RULE_ROW.match(text)
+                or _POINTER.match(text)
+                or injection(text)
+            ):
                 continue
             seen.add(key)
             units.append(_Unit(i, a, b, header))
@@ -198,8 +203,7 @@ class _Pool:
             for t in terms(hits[u.hit].chunk.text[u.start : u.end]):
                 df[t] = df.get(t, 0) + 1
         self.idf = {t: math.log(1 + len(units) / (n + 0.5)) for t, n in df.items()}
-        self.bonus = np.array([RANK_BONUS * (len(hits) - units[i].hit) for i, _, _ in self.windows],
-                              dtype=np.float32)
+        self.bonus = np.array([RANK_BONUS * (len(hits) - units[i].hit) for i, _, _ in self.windows], dtype=np.float32)
 
     def score(self, question: str) -> np.ndarray:
         """Each window's e5 cosine to the question, plus weighted term overlap and the rank bonus."""
@@ -213,8 +217,14 @@ def best_window(question: str, hits: Sequence[Hit], embeddings: E5Embeddings) ->
     return pool.windows[int(np.argmax(pool.score(question)))][2] if pool.windows else ""
 
 
-def select_context(question: str | Sequence[str], hits: Sequence[Hit], embeddings: E5Embeddings, n_passages: int,
-                   budget_chars: int, hops: Sequence[tuple[str, Hit]] = ()) -> list[Selected]:
+def select_context(
+    question: str | Sequence[str],
+    hits: Sequence[Hit],
+    embeddings: E5Embeddings,
+    n_passages: int,
+    budget_chars: int,
+    hops: Sequence[tuple[str, Hit]] = (),
+) -> list[Selected]:
     """Pick the sentences of the top ``n_passages`` hits that answer the question, within ``budget_chars``.
 
     Candidates are windows of one or two neighbouring sentences (table rows, list lines), scored by cosine

@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from notesqa.text import CJK, CJK_CHARS, names
 from rag.context import sub_questions
 from rag.followup import standalone, subject_of
-from rag.multihop import BACK_REFERENCE, names
+from rag.multihop import BACK_REFERENCE
 
 MAX_PARTS = 3
 """Most parts a question is split into; each costs a model turn (questions with more parts are answered
@@ -31,8 +32,7 @@ _EACH_EN = re.compile(r"\b(respectively|each)\b", re.IGNORECASE)
 _BOUND = r"\s，,、：:；;。？?（）()“”\"的里中在"
 _PAIR_ZH = re.compile(rf"([^{_BOUND}和与及]+?)\s*(?:和|与|以及|及)\s*([^{_BOUND}和与及]+)")
 _PAIR_EN = re.compile(r"\b([A-Z][\w.\-+]*|\w+[\d\-][\w.\-+]*)\s+and\s+([A-Z][\w.\-+]*|\w+[\d\-][\w.\-+]*)")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_THESE_TWO = re.compile(r"^\s*(?:这|那)?(?:两|二)(?:个|种|者|类|项)?(?=[\u4e00-\u9fff])|^\s*both\b", re.IGNORECASE)
+_THESE_TWO = re.compile(rf"^\s*(?:这|那)?(?:两|二)(?:个|种|者|类|项)?(?=[{CJK_CHARS}])|^\s*both\b", re.IGNORECASE)
 """"这两个" / "both" right after the pair: it counts the pair, and goes when the pair is split."""
 _PLURAL = re.compile(r"它们|他们|她们|\b(?:they|them)\b", re.IGNORECASE)
 
@@ -40,20 +40,20 @@ _PLURAL = re.compile(r"它们|他们|她们|\b(?:they|them)\b", re.IGNORECASE)
 def _coordination(text: str) -> tuple[str, str, int, int] | None:
     """The last "X 和 Y" / "X and Y" in ``text``: ``(x, y, start, end)``. Chinese has no spaces to end Y
     at: Y parallel to a Chinese X is as long as X ("短期记忆和长期记忆通常…")."""
-    zh = bool(_CJK.search(text))
+    zh = bool(CJK.search(text))
     found = list((_PAIR_ZH if zh else _PAIR_EN).finditer(text))
     if not found:
         return None
     m = found[-1]
     x, y = m.group(1).strip(), m.group(2).strip()
-    if zh and _CJK.search(y) and len(y) > len(x) and _CJK.search(x):
+    if zh and CJK.search(y) and len(y) > len(x) and CJK.search(x):
         y = y[: len(x)]
     return x, y, m.start(), m.start(2) + len(y)
 
 
 def _pair(question: str) -> list[str]:
     """``[question about X, question about Y]`` for "X 和 Y 分别…" / "X and Y … respectively", else []."""
-    zh = bool(_CJK.search(question))
+    zh = bool(CJK.search(question))
     each = (_EACH_ZH if zh else _EACH_EN).search(question)
     found = _coordination(question[: each.start()]) if each else None
     if not found:

@@ -6,14 +6,15 @@ import re
 from collections.abc import Sequence
 
 from ingest.sparse import tokenize
-from rag.guard import specific_terms
+from notesqa.text import CJK, specific_terms
 
 _ZH_PRONOUN = re.compile(r"(这个模型|该模型|这个方法|该方法|它们|他们|她们|它|他|她|其|该|此)")
-_EN_PRONOUN = re.compile(r"\b(its|it|they|their|them|this model|that model|this|that|he|his|she|her)\b",
-                         re.IGNORECASE)
+_EN_PRONOUN = re.compile(r"\b(its|it|they|their|them|this model|that model|this|that|he|his|she|her)\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")
-_QUESTION_WORDS = frozenset("what which who whom whose when where why how is are was were do does did can could "
-                            "tell explain describe give list please the a an".split())
+_QUESTION_WORDS = frozenset(
+    "what which who whom whose when where why how is are was were do does did can could "
+    "tell explain describe give list please the a an".split()
+)
 _ZH_LEAD = re.compile(r"^(那|那么|还有|另外)")
 _EN_LEAD = re.compile(r"^(and|what about|how about)\b", re.IGNORECASE)
 
@@ -42,15 +43,15 @@ def standalone(question: str, history: Sequence[tuple[str, str]]) -> str:
     subject = next((s for user, _ in reversed(history) if (s := subject_of(user))), None)
     if not subject:
         return question
-    zh = bool(re.search(r"[\u4e00-\u9fff]", question))
+    zh = bool(CJK.search(question))
     pronoun = _ZH_PRONOUN if zh else _EN_PRONOUN
     m = pronoun.search(question)
     if m:
         word = m.group(0)
         repl = f"{subject}'s" if word.lower() in {"its", "their", "his", "her"} else subject
-        return question[: m.start()] + repl + question[m.end():]
+        return question[: m.start()] + repl + question[m.end() :]
     lead = (_ZH_LEAD if zh else _EN_LEAD).match(question)
     if lead:
-        rest = question[lead.end():].lstrip(" ,，")
+        rest = question[lead.end() :].lstrip(" ,，")
         return f"{subject} {rest}" if not zh else f"{subject}{rest}"
     return question

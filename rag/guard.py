@@ -7,10 +7,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ingest.chunking import table_spans
-from ingest.sparse import STOPWORDS, tokenize
-from rag.quantity import Quantity, derived, quantities, same, supported
-from rag.text import terms
+from ingest.chunking import table_cells, table_spans
+from ingest.sparse import tokenize
+from notesqa.quantity import Quantity, derived, quantities, same, supported
+from notesqa.text import CJK, CJK_CHARS, LETTERS, STOP_WORDS, collapse_spaces, specific_terms, squash, terms
 
 
 class QuestionError(ValueError):
@@ -21,9 +21,8 @@ def clean_question(question: str, max_chars: int) -> str:
     """Normalise a question or raise ``QuestionError`` with a message meant for the user."""
     if question is None:
         raise QuestionError("Please type a question. / 请输入问题。")
-    text = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\n\t" else ch
-                   for ch in str(question))
-    text = re.sub(r"\s+", " ", text).strip()
+    text = "".join(" " if unicodedata.category(ch) in {"Cc", "Cf"} and ch not in "\n\t" else ch for ch in str(question))
+    text = collapse_spaces(text)
     if not text:
         raise QuestionError("Please type a question. / 请输入问题。")
     if len(text) > max_chars:
@@ -36,22 +35,10 @@ def clean_question(question: str, max_chars: int) -> str:
     return text
 
 
-_OTHER_SCRIPT = re.compile(
-    r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f"
-    r"\u3040-\u30ff\uac00-\ud7af]"
+OTHER_LANGUAGE_NOTICE = (
+    "I answer in Chinese or English only, so this answer is in English. / 目前只支持中文或英文回答，以下用英文回答。"
 )
-_KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff]")
-OTHER_LANGUAGE_NOTICE = ("I answer in Chinese or English only, so this answer is in English. / "
-                         "目前只支持中文或英文回答，以下用英文回答。")
-
-
-def other_language(text: str) -> bool:
-    """True when a question is written mostly in a script other than Chinese or Latin (e.g. Japanese
-    kana, Korean, Cyrillic, Arabic): it is still answered (e5 is multilingual), in English, with a notice."""
-    if _KANA.search(text):
-        return True
-    letters = [ch for ch in text if ch.isalpha()]
-    return bool(letters) and len(_OTHER_SCRIPT.findall(text)) * 2 >= len(letters)
+"""Shown above the answer to a question in another language (``notesqa.text.other_language``)."""
 
 
 _INJECTION = [
@@ -82,31 +69,8 @@ def injection(text: str) -> str | None:
     return m.group(0) if m else None
 
 
-UNITS = frozenset({"KB", "MB", "GB", "TB", "PB", "FLOPS", "FLOP", "GPU", "CPU", "TPU", "AM", "PM", "ID", "OK",
-                   "AI", "AGI", "NLP", "NLU", "NLG", "ML", "DL", "CV", "LLM", "LLMS", "API", "APP"})
-"""All-caps words that are units or name a whole field ("NLP", which notes may write as 自然语言处理), not
-names that pin down what a question is about."""
-
-_ENTITY = re.compile(r"[A-Za-z][A-Za-z0-9.+_-]*[A-Za-z0-9+]|[A-Za-z]")
-
-
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", text).lower()
-
-
-def specific_terms(text: str) -> list[str]:
-    """Names that pin a question to specific things: acronyms, CamelCase and alphanumerics (GPT-4, T5, BLEU)."""
-    out = []
-    for m in _ENTITY.finditer(text):
-        tok = re.sub(r"(-[a-z]+)+$", "", m.group(0).strip(".-_"))  # BERT-style -> BERT
-        letters = [c for c in tok if c.isalpha()]
-        if len(tok) < 2 or tok.lower() in STOPWORDS or tok.upper() in UNITS:
-            continue
-        has_digit = any(c.isdigit() for c in tok)
-        caps = sum(c.isupper() for c in letters)
-        if has_digit or (len(letters) >= 2 and caps >= 2):
-            out.append(tok)
-    return list(dict.fromkeys(out))
+    return squash(text).lower()
 
 
 def _present(term: str, haystack: str) -> bool:
@@ -139,8 +103,10 @@ def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
     return [t for t in specific_terms(question) if not _present(t, hay)]
 
 
-_ALIAS = re.compile(r"([\u4e00-\u9fff]{2,})\s*[（(]\s*([A-Za-z][\w.\- ]*?)\s*[）)]"
-                    r"|([A-Za-z][\w.\-]*)\s*[（(]\s*([\u4e00-\u9fff]{2,})\s*[）)]")
+_ALIAS = re.compile(
+    rf"([{CJK_CHARS}]{{2,}})\s*[（(]\s*([A-Za-z][\w.\- ]*?)\s*[）)]"
+    rf"|([A-Za-z][\w.\-]*)\s*[（(]\s*([{CJK_CHARS}]{{2,}})\s*[）)]"
+)
 """A name with its other name in brackets: "加州消费者隐私法案（CCPA）", "RLHF（人类反馈强化学习）"."""
 
 
@@ -156,8 +122,8 @@ def anchor_terms(question: str) -> list[str]:
     names = specific_terms(question)
     if names:
         return list(dict.fromkeys(names + aliases(question)))
-    latin = [w for w in re.findall(r"[A-Za-z]{3,}", question) if w.lower() not in STOPWORDS]
-    cjk = [t for t in tokenize(question) if len(t) >= 2 and re.search(r"[\u4e00-\u9fff]", t)]
+    latin = [w for w in LETTERS.findall(question) if len(w) >= 3 and w.lower() not in STOP_WORDS]
+    cjk = [t for t in tokenize(question) if len(t) >= 2 and CJK.search(t)]
     return list(dict.fromkeys(latin + cjk))
 
 
@@ -202,19 +168,19 @@ class _Line:
 
 def _lines(context: str, text: str) -> list[_Line]:
     """A passage's lines, each with what frames it (worked out once per passage, not once per fact)."""
-    tables = table_spans(text)
-    headers = "\n".join(h for _, _, h in tables)
+    tables = table_spans(text)  # of the passage text (trimmed rows under their header), not of its chunk
+    headers = "\n".join(t.header for t in tables)
     out: list[_Line] = []
     pos, prev, lead = 0, "", ""
     for line in text.split("\n"):
         start, pos = pos, pos + len(line) + 1
         # the heading path and the table header row frame every line of a passage
         frame = f"{context}\n{headers}\n{line}"
-        table = next(((a, b, h) for a, b, h in tables if a <= start < b), None)
+        table = next((t for t in tables if t.start <= start < t.end), None)
         # outside tables, the line before may name the subject ("• CoT prompting" / "  (2022 年提出)"), and
         # so may the sentence that leads into a list ("以GPT-3为例，使用的参数如下：" / "- 线性学习率预热…")
         about = frame if table else f"{frame}\n{prev}\n{lead}"
-        header = table[2] if table and line.strip() != table[2] else ""
+        header = table.header if table and line.strip() != table.header else ""
         out.append(_Line(line, frame, about, header, tuple(quantities(_REFERENCE.sub(" ", frame)))))
         prev = line if line.strip() else prev
         lead = line if _is_lead_in(line) else lead
@@ -236,7 +202,7 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
     """Every number/name in the answer must appear in a passage line that (with the line before it and
     the list's lead-in, outside tables) also mentions what was asked.
 
-    Numbers are compared as values (``rag.quantity``): "1.3 B" supports "13 亿", "81.8 到 89.4" supports
+    Numbers are compared as values (``notesqa.quantity``): "1.3 B" supports "13 亿", "81.8 到 89.4" supports
     "7.6" (a difference of two numbers of one passage). ``passages`` are ``(context, text)`` pairs: the
     heading path (and table header) counts as part of every line, so "1.3 B" under the heading "Kosmos-1"
     supports "Kosmos-1 has 1.3B parameters", while "65B" in the LLaMA row of a table does not support an
@@ -270,29 +236,19 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
                     found = True
                     supporting.add(i)
             context, text = passages[i]
-            if not found and isinstance(fact, Quantity) and not any(ln.header for ln in lines) and (
-                    not anchors or any(_mentions(a, f"{context}\n{text}") for a in anchors)) and derived(
-                    fact, quantities(_REFERENCE.sub(" ", text))):
+            if (
+                not found
+                and isinstance(fact, Quantity)
+                and not any(ln.header for ln in lines)
+                and (not anchors or any(_mentions(a, f"{context}\n{text}") for a in anchors))
+                and derived(fact, quantities(_REFERENCE.sub(" ", text)))
+            ):
                 # worked out from two numbers of one prose passage ("由81.8到89.4" -> "提高了7.6")
                 found = True
                 supporting.add(i)
         if not found:
             unsupported.append(fact.text if isinstance(fact, Quantity) else fact)
     return Grounding(not unsupported, tuple(unsupported), tuple(sorted(supporting)))
-
-
-def table_cells(row: str) -> list[str]:
-    """Cells of a pipe row, or of a space-separated row ("2B, 8B, 137B" and "125M ~ 175B" stay one cell)."""
-    row = row.strip()
-    if "|" in row:
-        return [c.strip() for c in row.strip("|").split("|")]
-    cells: list[str] = []
-    for token in row.split():
-        if cells and (cells[-1][-1] in ",，、~-" or token[0] in ",，、~"):
-            cells[-1] += " " + token
-        else:
-            cells.append(token)
-    return cells
 
 
 def column_ok(question: str, header: str, row: str, number: Quantity) -> bool:
@@ -314,7 +270,9 @@ def column_ok(question: str, header: str, row: str, number: Quantity) -> bool:
 
 _ASKS_NUMBER = re.compile(
     r"多少|几[个位年月天次种]|哪一?年|哪一?天|哪个月|什么时候|何时|日期|how many|how much|how long|how large|"
-    r"what year|which year|what date|when did|when was|when is", re.IGNORECASE)
+    r"what year|which year|what date|when did|when was|when is",
+    re.IGNORECASE,
+)
 
 
 def asks_for_number(question: str) -> bool:

@@ -6,24 +6,12 @@ import re
 from collections.abc import Callable, Sequence
 
 from ingest.embeddings import E5Embeddings
+from notesqa.text import names
 from rag.context import best_window, sub_questions
 from rag.retrieve import Hit
-from rag.text import STOP_WORDS
 
 BACK_REFERENCE = re.compile(r"(?<![其吉])(?:它们|它|他们|他|她们|她)|\b(?:it|its|they|their|them)\b", re.IGNORECASE)
 """A pronoun standing for something named before it."""
-_LATIN = re.compile(r"[A-Za-z][A-Za-z0-9.\-+]*[A-Za-z0-9]|[A-Za-z]")
-
-
-def names(text: str) -> list[str]:
-    """Names in a text, in order, once: Latin words with a capital or a digit (``ChatGPT``, ``T5``, ``GPT-4``),
-    not function words. Wider than ``guard.specific_terms``, which leaves out "Transformer" (one capital) and
-    field names ("LLM"): a pronoun can stand for those too. Chinese names are not told apart here."""
-    out: dict[str, None] = {}
-    for w in _LATIN.findall(text):
-        if any(c.isupper() or c.isdigit() for c in w) and w.lower() not in STOP_WORDS:
-            out.setdefault(w, None)
-    return list(out)
 
 
 def hop(parts: Sequence[str], i: int, hits: Sequence[Hit], embeddings: E5Embeddings) -> str | None:
@@ -40,8 +28,13 @@ def hop(parts: Sequence[str], i: int, hits: Sequence[Hit], embeddings: E5Embeddi
     return BACK_REFERENCE.sub(" ".join(found) + " ", parts[i], count=1).strip() if found else None
 
 
-def follow(question: str, hits: Sequence[Hit], search: Callable[[str, int], list[Hit]], embeddings: E5Embeddings,
-           n_passages: int) -> tuple[list[Hit], list[tuple[str, Hit]]]:
+def follow(
+    question: str,
+    hits: Sequence[Hit],
+    search: Callable[[str, int], list[Hit]],
+    embeddings: E5Embeddings,
+    n_passages: int,
+) -> tuple[list[Hit], list[tuple[str, Hit]]]:
     """The hits to read, the top ``n_passages`` and each hop's best new hit, and the hops ``(query, hit)``.
 
     The whole question seldom finds the second hop ("它是什么时候发布的?" is about ChatGPT, which the question

@@ -82,8 +82,8 @@ def questions_of(path: Path) -> list[dict[str, Any]]:
 def synthetic_corpus(source: Path, target: Path, notes: int, seed: int = 0) -> int:
     """Write ``notes`` notes made of the source notes' own sentences (shuffled, 6-24 per note, under a heading);
     returns the number of characters written."""
-    from ingest.chunking import split_sentences
     from ingest.loaders import load_notes
+    from notesqa.text import split_sentences
 
     found, _ = load_notes([source], source, 50_000_000)
     sentences = [n.text[a:b].strip() for n in found for a, b in split_sentences(n.text, 0, len(n.text))
@@ -306,6 +306,7 @@ def bench_answer(settings: Settings, rows: list[dict[str, Any]], log: Log = _qui
 def prompt_cache_gain(answerer: Any, questions: list[str]) -> dict[str, Any]:
     """Time to first token of the same prompts with llama.cpp's cache holding the fixed prefix (the normal
     case: another question was answered before) and with the cache emptied first."""
+    from notesqa.text import language
     from rag import prompts
     from rag.context import select_context
 
@@ -317,7 +318,7 @@ def prompt_cache_gain(answerer: Any, questions: list[str]) -> dict[str, Any]:
                                   answerer.settings.context_max_chars)
         if not selected:
             continue
-        lang = prompts.language(q)
+        lang = language(q)
         prompt = llm.chat_prompt(prompts.messages(q, [x.passage for x in selected], lang),
                                  assistant_prefix="思考: " if lang == "zh" else "Reasoning: ")
         dummy = llm.chat_prompt(prompts.messages("warm up", [prompts.Passage(1, "-", "-")], lang))

@@ -48,8 +48,8 @@ def _quotes(turn: Turn) -> list[dict[str, str]]:
 
 def eval_record(conversation: Conversation, turn: Turn) -> dict[str, Any]:
     """One rated turn as an eval question (see the module docstring)."""
+    from notesqa.text import language
     from rag.guard import answer_facts
-    from rag.prompts import language
 
     record: dict[str, Any] = {"id": f"fb{turn.id}", "question": turn.question,
                               "lang": turn.lang or language(turn.question)}

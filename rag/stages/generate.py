@@ -8,6 +8,7 @@ from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from notesqa.settings import Settings
+from notesqa.text import language
 from rag import prompts
 from rag.context import Selected
 from rag.turn import Event, EventKind, Turn
@@ -48,7 +49,7 @@ def generate(turn: Turn, llm: Any, settings: Settings) -> Iterator[Event]:
         result.usage["prompt_tokens"] = llm.count_tokens(prompt)
         prompt, reasoning = yield from _reason(turn, llm, prompt, settings.max_reasoning_tokens)
         answer = yield from _answer(turn, llm, prompt, settings.max_answer_tokens)
-        if lang == "en" and answer.strip() and prompts.language(answer) == "zh":
+        if lang == "en" and answer.strip() and language(answer) == "zh":
             answer = yield from _translate(turn, llm, messages, reasoning, answer, settings.max_answer_tokens)
     result.timings["generate"] = time.perf_counter() - t_g
     result.usage["completion_tokens"] = sum(result.usage.get(k, 0) for k in ("reasoning_tokens", "answer_tokens",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from notesqa.text import language, other_language
 from rag import guard, prompts
 from rag.decompose import Part, decompose
 from rag.followup import standalone
@@ -17,8 +18,8 @@ def prepare(question: str, history: Sequence[tuple[str, str]], max_chars: int, t
     resolve a follow-up into a standalone question with ``history``."""
     question = guard.clean_question(question, max_chars)
     query = standalone(question, history)
-    result = Answer(question=question, answer="", lang=prompts.language(question), standalone_question=query)
-    if guard.other_language(question):
+    result = Answer(question=question, answer="", lang=language(question), standalone_question=query)
+    if other_language(question):
         result.notice = guard.OTHER_LANGUAGE_NOTICE
     return Turn(result, t0, query)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from ingest.chunking import Chunk
+from notesqa.quantity import quantities
+from notesqa.text import language, sentences, squash, terms
 from rag import guard, prompts
 from rag.genre import Genre
-from rag.quantity import quantities
-from rag.text import terms
 from rag.turn import Answer, Reason, Turn
 
 NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有提到|未提及|无法回答|无法提供|不能提供|"
@@ -47,7 +47,7 @@ LEAK_CHARS = 60
 
 def longest_run(a: str, b: str) -> int:
     """Length of the longest common run of characters (whitespace ignored)."""
-    a, b = re.sub(r"\s+", "", a), re.sub(r"\s+", "", b)
+    a, b = squash(a), squash(b)
     return SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
 
 
@@ -63,7 +63,7 @@ def wording_support(question: str, answer: str, texts: Sequence[str]) -> tuple[f
 def wording_problem(question: str, answer: str, notes: Sequence[str]) -> tuple[Reason, str] | None:
     """``(reason, why)`` when a Chinese answer to Chinese notes adds nothing to the question or is not
     worded from them; answers in another language than the notes (translations) are not judged."""
-    if prompts.language(answer) != "zh" or prompts.language("".join(notes)) != "zh":
+    if language(answer) != "zh" or language("".join(notes)) != "zh":
         return None
     share, novel = wording_support(question, answer, notes)
     if novel == 0:
@@ -85,11 +85,11 @@ def echoes(question: str, answer: str) -> bool:
 
 def repair(question: str, body: str, pairs: list[tuple[str, str]]) -> str:
     """Keep only the answer's sentences whose facts are supported ("" when none or all of them are)."""
-    sentences = [x for x in re.split(r"(?<=[。！？!?；;])\s*|(?<=\.)\s+", body) if x.strip()]
-    if len(sentences) < 2:
+    parts = sentences(body)
+    if len(parts) < 2:
         return ""
-    kept = [x for x in sentences if guard.check_grounding(question, x, pairs).ok]
-    return "".join(kept).strip() if kept and len(kept) < len(sentences) else ""
+    kept = [x for x in parts if guard.check_grounding(question, x, pairs).ok]
+    return "".join(kept).strip() if kept and len(kept) < len(parts) else ""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ingest.chunking import Chunker, split_sentences
+from ingest.chunking import Chunker, TableSpan, table_cells, table_spans
 from notesqa.settings import Settings
 from tests.conftest import CORPUS
 
@@ -71,6 +71,35 @@ def test_space_separated_table_stays_whole_with_its_caption(chunker: Chunker) ->
     assert "2024.3 Anthropic Claude3" in body
 
 
+def test_chunks_store_their_tables(chunker: Chunker) -> None:
+    path = CORPUS / "000_330fc9d37bdba89e.txt"
+    chunks = chunker.split(path.read_text(encoding="utf-8"), path.name)
+    assert all(c.tables == table_spans(c.text) for c in chunks)
+    holder = next(c for c in chunks if "2023.3 OpenAI GPT-4 1760B 8, 32" in c.text)
+    (table,) = holder.tables
+    assert table.header == "发布时间 单位 产品 参数量 上下文KB 定位"
+    assert holder.text[table.start : table.end].startswith(table.header)
+    assert "2024.3 Anthropic Claude3" in holder.text[table.start : table.end]
+
+
+def test_pipe_and_space_separated_tables_are_found() -> None:
+    text = "前言。\n\n| 名称 | 参数量 |\n|---|---|\n| GPT-3 | 175B |\n\n发布时间 产品 参数量\n2020.6 GPT-3 175B\n"
+    pipe, spaced = table_spans(text)
+    assert pipe == TableSpan(5, text.index("\n\n发布"), "| 名称 | 参数量 |")
+    assert spaced.header == "发布时间 产品 参数量" and text[spaced.start : spaced.end].endswith("175B")
+
+
+def test_table_cells_keep_lists_and_ranges_together() -> None:
+    assert table_cells("2022.2 Google LamDA 2B, 8B, 137B 未开源模型") == [
+        "2022.2",
+        "Google",
+        "LamDA",
+        "2B, 8B, 137B",
+        "未开源模型",
+    ]
+    assert table_cells("| GPT-3 | 125M ~ 175B |") == ["GPT-3", "125M ~ 175B"]
+
+
 def test_long_table_is_split_by_rows_repeating_the_header(count_tokens) -> None:  # type: ignore[no-untyped-def]
     rows = "\n".join(f"| model-{i} | {i}B | 用于第 {i} 类任务的聊天机器人 |" for i in range(80))
     text = "# 模型清单\n\n| 名称 | 参数量 | 定位 |\n|---|---|---|\n" + rows + "\n"
@@ -113,12 +142,6 @@ def test_prose_is_split_at_sentence_ends_with_overlap(count_tokens) -> None:  # 
     for a, b in itertools.pairwise(chunks):
         last = re.findall(r"这是第\d+句话[^。]*。", a.text)[-1]
         assert b.text.startswith(last)  # one whole sentence of overlap
-
-
-def test_sentence_splitter_handles_chinese_and_english_ends() -> None:
-    text = "第一句。第二句！Third one? Fourth one. 版本 1.3 B 不拆开；最后"
-    spans = [text[a:b] for a, b in split_sentences(text, 0, len(text))]
-    assert spans == ["第一句。", "第二句！", "Third one?", "Fourth one.", "版本 1.3 B 不拆开；", "最后"]
 
 
 def test_single_overlong_sentence_is_hard_split(count_tokens) -> None:  # type: ignore[no-untyped-def]

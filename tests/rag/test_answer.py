@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from notesqa.text import language
 from rag import prompts
 from rag.answer import Answerer
 from rag.guard import QuestionError
@@ -78,14 +79,14 @@ def test_the_translation_turn_starts_with_the_cached_prompt_prefix(answerer: Ans
     head_ids = llm.load().tokenize(head[: head.rindex("<|im_start|>")].encode(), add_bos=False, special=True)
     with llm.turn():
         text = chinese_query(llm, "How many parameters does Kosmos-1 have?")
-        assert text and prompts.language(text) == "zh"
+        assert text and language(text) == "zh"
         assert list(llm.load()._input_ids)[: len(head_ids)] == list(head_ids)  # only the new turn was read
 
 
 def test_an_english_question_can_also_search_in_chinese(answerer: Answerer) -> None:
     translating = Answerer(answerer.settings.model_copy(update={"translate_questions": True}), answerer.handle)
     a = translating.answer("Which Microsoft Office apps does the 2024 survey say large models have been built into?")
-    assert len(a.search_queries) == 2 and prompts.language(a.search_queries[1]) == "zh"
+    assert len(a.search_queries) == 2 and language(a.search_queries[1]) == "zh"
     assert any("Excel" in h["text"] for h in a.retrieved[:3])  # rank 5 when searched in English alone
 
 
@@ -143,7 +144,7 @@ def test_injected_instructions_unknown_to_the_filter_change_nothing(settings) ->
     assert "prize.example" not in final.answer and "passages" not in final.answer.lower()
     assert prompts.SYSTEM_PROMPT[:40] not in final.answer
     if not final.abstained:
-        assert "37" in final.answer and prompts.language(final.answer) == "zh"
+        assert "37" in final.answer and language(final.answer) == "zh"
 
 
 def test_the_best_sentences_from_the_notes_come_before_the_model(answerer: Answerer) -> None:

@@ -6,10 +6,9 @@ import hashlib
 
 import numpy as np
 
-from ingest.chunking import Chunk
+from ingest.chunking import Chunk, table_spans
 from rag.context import select_context, sub_questions
 from rag.retrieve import Hit
-from rag.text import terms
 
 
 class BigramEmbeddings:
@@ -31,19 +30,23 @@ class BigramEmbeddings:
 
 
 def hit(text: str, n: int = 0, title: str = "note", context: str = "") -> Hit:
-    chunk = Chunk(id=f"c{n}", source=f"{title}.md", title=title, headings=(), start=0, end=len(text), text=text,
-                  context=context, position=n)
+    chunk = Chunk(
+        id=f"c{n}",
+        source=f"{title}.md",
+        title=title,
+        headings=(),
+        start=0,
+        end=len(text),
+        text=text,
+        context=context,
+        position=n,
+        tables=table_spans(text),  # as the chunker stores them
+    )
     return Hit(chunk, score=1.0 / (n + 1))
 
 
 def texts(selected) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(x.passage.text for x in selected)
-
-
-def test_terms_are_words_and_chinese_bigrams() -> None:
-    assert terms("What is GPT-3's size?") >= {"gpt-3", "size"}
-    assert "what" not in terms("What is it")
-    assert terms("参数量") == {"参数", "数量"}
 
 
 def test_sub_questions_split_only_several_questions() -> None:
@@ -60,15 +63,19 @@ def test_a_sentence_shared_by_overlapping_chunks_is_given_once() -> None:
 
 
 def test_each_part_of_a_two_part_question_gets_its_sentence() -> None:
-    hits = [hit("小王负责订位。火锅定在周五晚上七点。这家店的锅底很辣。服务员态度很好。", 0),
-            hit("爬山的费用是每人五十元。", 1)]
+    hits = [
+        hit("小王负责订位。火锅定在周五晚上七点。这家店的锅底很辣。服务员态度很好。", 0),
+        hit("爬山的费用是每人五十元。", 1),
+    ]
     out = select_context("谁负责订位?爬山的费用是多少?", hits, BigramEmbeddings(), 5, 60)  # type: ignore[arg-type]
     assert "小王负责订位" in texts(out) and "五十元" in texts(out)
 
 
 def test_the_table_row_asked_about_is_shown_under_its_header() -> None:
-    table = ("发布时间 产品 参数量\n2017.6 GPT-1 117M\n2019.11 GPT-2 1.5B\n2020.6 GPT-3 175B\n"
-             "2022.2 LamDA 137B\n2023.3 GPT-4 1760B")
+    table = (
+        "发布时间 产品 参数量\n2017.6 GPT-1 117M\n2019.11 GPT-2 1.5B\n2020.6 GPT-3 175B\n"
+        "2022.2 LamDA 137B\n2023.3 GPT-4 1760B"
+    )
     out = select_context("GPT-3 的参数量是多少?", [hit(table)], BigramEmbeddings(), 5, 40)  # type: ignore[arg-type]
     shown = texts(out)
     assert shown.startswith("发布时间 产品 参数量") and "GPT-3 175B" in shown and "LamDA" not in shown
@@ -77,8 +84,10 @@ def test_the_table_row_asked_about_is_shown_under_its_header() -> None:
 
 
 def test_a_table_header_goes_right_above_its_rows_not_above_the_caption() -> None:
-    table = ("常见的大模型和它们的参数量举例如下，数字来自各家公开的资料:\n\n发布时间 产品 参数量\n2017.6 GPT-1 117M\n"
-             "2019.11 GPT-2 1.5B\n2020.6 GPT-3 175B")
+    table = (
+        "常见的大模型和它们的参数量举例如下，数字来自各家公开的资料:\n\n发布时间 产品 参数量\n2017.6 GPT-1 117M\n"
+        "2019.11 GPT-2 1.5B\n2020.6 GPT-3 175B"
+    )
     out = select_context("常见的大模型的参数量举例", [hit(table)], BigramEmbeddings(), 5, 150)  # type: ignore[arg-type]
     lines = texts(out).split("\n")
     assert lines[0].startswith("常见的大模型")  # the caption was kept ...
@@ -88,8 +97,10 @@ def test_a_table_header_goes_right_above_its_rows_not_above_the_caption() -> Non
 def test_a_markdown_table_s_alignment_row_is_never_a_candidate() -> None:
     from rag.context import _pool_units
 
-    note = ("|Intervention|No prompts|Toxic prompts|\n|---|:---:|---|\n|Do nothing|44%|75%|\n"
-            "|Decoding-based (PPLM)|28%|52%|")
+    note = (
+        "|Intervention|No prompts|Toxic prompts|\n|---|:---:|---|\n|Do nothing|44%|75%|\n"
+        "|Decoding-based (PPLM)|28%|52%|"
+    )
     h = hit(note)
     lines = [note[u.start : u.end] for u in _pool_units([h])]
     assert lines == ["|Do nothing|44%|75%|", "|Decoding-based (PPLM)|28%|52%|"]
@@ -110,8 +121,10 @@ def test_orders_hidden_in_a_note_are_not_passed_on() -> None:
 
 
 def test_lines_pointing_to_another_article_are_not_passed_on() -> None:
-    note = ("T5 是 Encoder-Decoder 结构,参数暴涨但潜力大。\n  • 详见:如何评价 Google 提出的预训练模型 T5?\n"
-            "See also: T5 paper")
+    note = (
+        "T5 是 Encoder-Decoder 结构,参数暴涨但潜力大。\n  • 详见:如何评价 Google 提出的预训练模型 T5?\n"
+        "See also: T5 paper"
+    )
     out = select_context("T5 是什么结构?", [hit(note)], BigramEmbeddings(), 5, 400)  # type: ignore[arg-type]
     assert "Encoder-Decoder" in texts(out) and "详见" not in texts(out) and "See also" not in texts(out)
 
@@ -136,8 +149,10 @@ def test_sentence_vectors_are_reused_across_questions() -> None:
 
 
 def test_the_best_window_for_each_part_is_marked_as_the_lead() -> None:
-    note = ("周五晚上七点在人民路吃火锅。这家店的招牌是麻辣牛油锅底。\n"
-            "周六上午去西山爬山，九点在地铁站集合。爬完山去吃素斋。")
+    note = (
+        "周五晚上七点在人民路吃火锅。这家店的招牌是麻辣牛油锅底。\n"
+        "周六上午去西山爬山，九点在地铁站集合。爬完山去吃素斋。"
+    )
     out = select_context("火锅几点开始?爬山在哪里集合?", [hit(note, 0)], BigramEmbeddings(), 5, 400)  # type: ignore[arg-type]
     assert len(out) == 1 and out[0].lead
     led = "".join(note[a:b] for a, b in out[0].lead)

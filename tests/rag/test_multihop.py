@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from rag.context import select_context
-from rag.multihop import follow, hop, names
+from rag.multihop import follow, hop
 from rag.retrieve import Hit
 from tests.rag.test_context import BigramEmbeddings, hit, texts
 
-NOTE = ("它和Instruct又是什么关系?\n为什么它是一项很神秘的技术?\n第二次转换是走向通用人工智能。\n"
-        "ChatGPT是这次转换的关键节点。")
+NOTE = (
+    "它和Instruct又是什么关系?\n为什么它是一项很神秘的技术?\n第二次转换是走向通用人工智能。\n"
+    "ChatGPT是这次转换的关键节点。"
+)
 RELEASE = "就公众而言,大模型最直接的例子是新闻报道。\n随后OpenAI于2022年11月发布了ChatGPT。"
 QUESTION = "第二次转换的关键节点是什么?它是什么时候发布的?"
 
@@ -19,15 +21,12 @@ def search(query: str, k: int) -> list[Hit]:
     return found[:k]
 
 
-def test_names_are_latin_words_with_a_capital_or_digit() -> None:
-    assert names("ChatGPT是关键节点,GPT-4 和 T5 都是 model。ChatGPT") == ["ChatGPT", "GPT-4", "T5"]
-    assert names("What is it? When was it released?") == []
-
-
 def test_only_a_part_about_the_earlier_answer_is_a_hop() -> None:
     hits = search(QUESTION, 5)
-    assert hop(["第二次转换的关键节点是什么?", "它是什么时候发布的?"], 1, hits, BigramEmbeddings()) == \
-        "ChatGPT 是什么时候发布的?"  # type: ignore[arg-type]
+    assert (
+        hop(["第二次转换的关键节点是什么?", "它是什么时候发布的?"], 1, hits, BigramEmbeddings())
+        == "ChatGPT 是什么时候发布的?"
+    )  # type: ignore[arg-type]
     # the pronoun stands for a name the earlier part already searched for
     assert hop(["T5 属于什么结构?", "表里怎么评价它?"], 1, hits, BigramEmbeddings()) is None  # type: ignore[arg-type]
     # no pronoun ("其他" is not one)

@@ -1,15 +1,9 @@
-"""Language detection, passage delimiting and the tolerant reasoning/answer parser."""
+"""Passage delimiting and the tolerant reasoning/answer parser."""
 
 from __future__ import annotations
 
 from rag import prompts
-from rag.prompts import Passage, answer_text, clean_reasoning, language, messages
-
-
-def test_language() -> None:
-    assert language("Kosmos-1 有多少参数?") == "zh"
-    assert language("What does 涌现能力 mean in the notes?") == "en"
-    assert language("Why did Databricks choose the name Dolly?") == "en"
+from rag.prompts import Passage, answer_text, clean_reasoning, messages
 
 
 def test_passages_are_numbered_data_inside_delimiters() -> None:

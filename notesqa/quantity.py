@@ -12,18 +12,32 @@ from dataclasses import dataclass
 from itertools import combinations
 
 SCALE = {
-    "k": 1e3, "thousand": 1e3, "千": 1e3,
-    "m": 1e6, "mn": 1e6, "million": 1e6, "百万": 1e6,
-    "b": 1e9, "bn": 1e9, "billion": 1e9,
-    "t": 1e12, "trillion": 1e12,
-    "万": 1e4, "亿": 1e8, "万亿": 1e12,
+    "k": 1e3,
+    "thousand": 1e3,
+    "千": 1e3,
+    "m": 1e6,
+    "mn": 1e6,
+    "million": 1e6,
+    "百万": 1e6,
+    "b": 1e9,
+    "bn": 1e9,
+    "billion": 1e9,
+    "t": 1e12,
+    "trillion": 1e12,
+    "万": 1e4,
+    "亿": 1e8,
+    "万亿": 1e12,
 }
 """Multipliers written after a number (case-insensitive for the Latin ones). Units that are not multipliers
 ("GB", "%", "倍", "个") leave the value as written."""
 
-WORDS = {w: float(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
+WORDS = {
+    w: float(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}
 """English number words up to twenty ("three months", "two parts"); larger values are written in digits."""
 
 MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
@@ -71,10 +85,16 @@ def quantities(text: str) -> list[Quantity]:
             number = raw.replace(",", "")
             value = float(number)
             decimals = len(number.split(".")[1]) if "." in number else 0
-            digits = len(number.replace(".", "").lstrip("0").rstrip("0") if decimals == 0 else
-                         number.replace(".", "").lstrip("0")) or 1
+            digits = (
+                len(
+                    number.replace(".", "").lstrip("0").rstrip("0")
+                    if decimals == 0
+                    else number.replace(".", "").lstrip("0")
+                )
+                or 1
+            )
             # an integer's trailing zeros claim no precision ("3,200,000" is as precise as "320万")
-            step = 10.0 ** -decimals if decimals else 10.0 ** (len(number) - len(number.rstrip("0")))
+            step = 10.0**-decimals if decimals else 10.0 ** (len(number) - len(number.rstrip("0")))
         else:
             raw, scale = m.group(3), m.group(4)
             value, decimals, digits, step = WORDS[raw.lower()], 0, 1, 1.0
@@ -102,7 +122,7 @@ def derived(q: Quantity, pool: list[Quantity]) -> bool:
     """Whether ``q`` is the difference, sum or ratio of two numbers in ``pool``, at ``q``'s precision."""
     if q.digits < DERIVED_MIN_DIGITS:
         return False
-    step = 10.0 ** -q.decimals
+    step = 10.0**-q.decimals
     for a, b in combinations({x.value for x in pool if x.digits >= DERIVED_MIN_DIGITS}, 2):
         candidates = [abs(a - b), a + b]
         if a and b:

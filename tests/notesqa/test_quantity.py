@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from rag.quantity import derived, quantities, same, supported
+from notesqa.quantity import derived, quantities, same, supported
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("30k", 3e4), ("30,000", 3e4), ("3万", 3e4), ("1.3B", 1.3e9), ("1.3 B", 1.3e9), ("13亿", 1.3e9),
-    ("1.6万亿", 1.6e12), ("2 trillion", 2e12), ("375 million", 3.75e8), ("three", 3.0), ("85%", 85.0),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("30k", 3e4),
+        ("30,000", 3e4),
+        ("3万", 3e4),
+        ("1.3B", 1.3e9),
+        ("1.3 B", 1.3e9),
+        ("13亿", 1.3e9),
+        ("1.6万亿", 1.6e12),
+        ("2 trillion", 2e12),
+        ("375 million", 3.75e8),
+        ("three", 3.0),
+        ("85%", 85.0),
+    ],
+)
 def test_one_value_however_it_is_spelled(text: str, value: float) -> None:
     (q,) = quantities(text)
     assert same(q.value, value)
