@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from rag.context import Selected
@@ -49,9 +49,8 @@ class EventKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """A sentence (or two neighbouring ones) from the notes that best answers the question, verbatim: shown
-    as a quote before the model's answer."""
+class NoteText:
+    """A run of a note's text: which note and chunk, where in the note, and what it says."""
 
     source: str
     chunk_id: str
@@ -68,44 +67,35 @@ class Evidence:
         return " › ".join(self.headings) or self.title
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "headings": list(self.headings)}
+        """JSON-ready: tuples as lists."""
+        return {k: [list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v
+                for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Evidence:
-        return cls(d["source"], d.get("chunk_id", ""), d.get("text", ""), d.get("start", 0), d.get("end", 0),
-                   d.get("title", ""), tuple(d.get("headings") or ()))
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        """Read back what :meth:`to_dict` wrote (missing optional keys take their defaults)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in d:
+                v = d[f.name]
+                values[f.name] = tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+        return cls(**values)
 
 
 @dataclass(frozen=True)
-class Citation:
-    """A passage the answer was taken from, numbered as in the answer's ``[n]`` markers."""
+class Evidence(NoteText):
+    """A sentence (or two neighbouring ones) from the notes that best answers the question, verbatim: shown
+    as a quote before the model's answer."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Citation(NoteText):
+    """A passage the answer was taken from: the whole chunk as ``text``, numbered as in the answer's ``[n]``
+    markers."""
 
     n: int
-    source: str
-    chunk_id: str
-    text: str
-    """The whole chunk the passage was cut from."""
-    start: int
-    """Character offset of ``text`` in the note."""
-    end: int
-    title: str = ""
-    headings: tuple[str, ...] = ()
     spans: tuple[tuple[int, int], ...] = ()
     """The note's character ranges of the sentences given to the model."""
-
-    @property
-    def path(self) -> str:
-        """Where in the note: its heading path, else its title."""
-        return " › ".join(self.headings) or self.title
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "headings": list(self.headings), "spans": [list(s) for s in self.spans]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Citation:
-        return cls(d["n"], d["source"], d.get("chunk_id", ""), d.get("text", ""), d.get("start", 0),
-                   d.get("end", 0), d.get("title", ""), tuple(d.get("headings") or ()),
-                   tuple((a, b) for a, b in d.get("spans") or ()))
 
 
 @dataclass

@@ -11,8 +11,8 @@ from rag.turn import Answer, Citation, Event, EventKind, Evidence, Reason
 
 MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 QUOTE = Evidence("001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 91, 108, "Kosmos", ("多模态", "Kosmos-1"))
-CITE = Citation(1, "001_kosmos.txt", "c7", "…数据和模型规模:1.3 B 的参数…", 90, 109, "Kosmos", ("多模态", "Kosmos-1"),
-                ((91, 108),))
+CITE = Citation("001_kosmos.txt", "c7", "…数据和模型规模:1.3 B 的参数…", 90, 109, "Kosmos", ("多模态", "Kosmos-1"), n=1,
+                spans=((91, 108),))
 """A citation consistent with ``NOTE``: ``NOTE[start:end] == text``, and its span is ``QUOTE``."""
 NOTE = "x" * 90 + CITE.text + "y" * 30
 

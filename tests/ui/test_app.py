@@ -33,8 +33,8 @@ def test_sources_are_rendered_inert() -> None:
     from rag.turn import Answer, Citation
 
     answer = Answer(question="q", answer="a", citations=[Citation(
-        1, "x<script>.md", "c1", "<img src=x onerror=alert(1)> and <script>alert(2)</script>", 0, 40, "<b>t</b>",
-        ("h",), ((0, 10),))])
+        "x<script>.md", "c1", "<img src=x onerror=alert(1)> and <script>alert(2)</script>", 0, 40, "<b>t</b>",
+        ("h",), n=1, spans=((0, 10),))])
     out = sources_html(answer, lambda s: "<script>alert(3)</script>" * 3)
     assert "<script>" not in out and "<img" not in out
     assert html.escape("<img src=x onerror=alert(1)>")[:10] in out

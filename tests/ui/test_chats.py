@@ -18,8 +18,8 @@ from rag.turn import Citation, Evidence
 from tests.conftest import ROOT
 from ui.chats import ChatNotFoundError, ChatStore, ChatStoreError, title_from, with_footnotes
 
-CITE = Citation(2, "001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 10, 30, "Kosmos", ("多模态", "Kosmos-1"),
-                ((10, 20),))
+CITE = Citation("001_kosmos.txt", "c7", "数据和模型规模:1.3 B 的参数", 10, 30, "Kosmos", ("多模态", "Kosmos-1"), n=2,
+                spans=((10, 20),))
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from ui.chats import DB_NAME, ChatStore
 from ui.cli import app
 
 runner = CliRunner()
-CITE = Citation(1, "a.md", "c1", "t", 0, 1, "A", ("H",))
+CITE = Citation("a.md", "c1", "t", 0, 1, "A", ("H",), n=1)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ def test_the_parts_of_a_question_are_merged_in_order_with_renumbered_citations()
     def part(q: str, text: str, n_passages: int, cited: list[int], reason: Reason = Reason.ANSWERED) -> Answer:
         a = Answer(question=q, answer=text, abstained=bool(reason), reason=reason,
                    passages=[{"n": n, "chunk_id": f"{q}{n}"} for n in range(1, n_passages + 1)],
-                   citations=[Citation(n, "x.md", f"c{n}", "", 0, 0) for n in cited],
+                   citations=[Citation("x.md", f"c{n}", "", 0, 0, n=n) for n in cited],
                    timings={"first_token": 1.0 if not reason else None, "generate": 2.0},
                    usage={"prompt_tokens": 100})
         return a
@@ -44,7 +44,7 @@ def test_the_stream_shows_each_part_in_its_place() -> None:
             yield t.stop(Reason.GATE, "weak")
             return
         yield Event(EventKind.ANSWER, f"answer to {t.query}")
-        t.result.citations = [Citation(1, "x.md", "c1", "", 0, 0)]
+        t.result.citations = [Citation("x.md", "c1", "", 0, 0, n=1)]
         t.result.passages = [{"n": 1, "chunk_id": t.query}]
         yield t.result.finish(t.t0, f"answer to {t.query} [1]", Reason.ANSWERED)
 
