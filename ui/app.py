@@ -83,8 +83,13 @@ def sources_html(answer: Any, note_text: Any) -> str:
         try:
             text = note_text(c["source"])
             lo, hi = max(0, c["start"] - 400), min(len(text), c["end"] + 400)
-            context = (html.escape(text[lo : c["start"]]) + "<mark>" + html.escape(text[c["start"] : c["end"]])
-                       + "</mark>" + html.escape(text[c["end"] : hi]))
+            context = (
+                html.escape(text[lo : c["start"]])
+                + "<mark>"
+                + html.escape(text[c["start"] : c["end"]])
+                + "</mark>"
+                + html.escape(text[c["end"] : hi])
+            )
         except (OSError, ValueError):
             context = "<i>(note not readable any more)</i>"
         parts.append(
@@ -101,8 +106,10 @@ def evidence_markdown(evidence: Any) -> str:
     """The chat message shown as soon as the best sentences are known, before the model's answer: each
     quote verbatim (escaped), with the note and heading path it comes from, under a label that says it is a
     quote and not the answer."""
-    quotes = [f"> {_esc(e.text).replace(chr(10), chr(10) + '> ')}\n>\n> — *{_esc(e.source)} › {_esc(e.path)}*"
-              for e in evidence]
+    quotes = [
+        f"> {_esc(e.text).replace(chr(10), chr(10) + '> ')}\n>\n> — *{_esc(e.source)} › {_esc(e.path)}*"
+        for e in evidence
+    ]
     return f"**{EVIDENCE_TITLE}**\n\n" + "\n\n".join(quotes)
 
 
@@ -112,9 +119,11 @@ def evidence_html(evidence: Any) -> str:
         return ""
     parts = ["<div class='evidence'><b>📌 笔记原文 / quoted from your notes</b>"]
     for e in evidence:
-        parts.append(f"<div class='src'><div class='meta'><b>{html.escape(e.source)}</b> · "
-                     f"{html.escape(e.path)} · chars {e.start}–{e.end}</div>"
-                     f"<div class='passage'><mark>{html.escape(e.text)}</mark></div></div>")
+        parts.append(
+            f"<div class='src'><div class='meta'><b>{html.escape(e.source)}</b> · "
+            f"{html.escape(e.path)} · chars {e.start}–{e.end}</div>"
+            f"<div class='passage'><mark>{html.escape(e.text)}</mark></div></div>"
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -134,8 +143,10 @@ def restored_chat(conversation: Any) -> list[dict[str, Any]]:
     for t in conversation.turns:
         sources = "\n".join(f"- [{c['n']}] {_esc(cite_path(c))}" for c in t.citations)
         content = reply_markdown(t.answer, t.notice, t.abstained)
-        messages += [{"role": "user", "content": _esc(t.question)},
-                     {"role": "assistant", "content": content + (f"\n\n{SOURCES_TITLE}\n{sources}" if sources else "")}]
+        messages += [
+            {"role": "user", "content": _esc(t.question)},
+            {"role": "assistant", "content": content + (f"\n\n{SOURCES_TITLE}\n{sources}" if sources else "")},
+        ]
     return messages
 
 
@@ -181,9 +192,16 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         except IndexCorruptError as exc:
             return f"⚠️ {exc}"
 
-    def respond(message: str, chat: list[dict[str, Any]], pairs: list[list[str]], passages: int,
-                show_reasoning: bool, model: str, conv: str | None,
-                turn_ids: dict[int, int]) -> Iterator[tuple[Any, ...]]:
+    def respond(
+        message: str,
+        chat: list[dict[str, Any]],
+        pairs: list[list[str]],
+        passages: int,
+        show_reasoning: bool,
+        model: str,
+        conv: str | None,
+        turn_ids: dict[int, int],
+    ) -> Iterator[tuple[Any, ...]]:
         """Answer one question, streaming into the chat; the finished turn is saved to the conversation
         (created with the first turn) before the last update is shown."""
         chat = [*chat, {"role": "user", "content": _esc(message or "")}]
@@ -245,9 +263,19 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             return None, None
         if conv is None:
             conv = store.create().id
-        turn = store.append_turn(conv, final.question, final.answer, abstained=final.abstained, reason=final.reason,
-                                 reasoning=final.reasoning, notice=final.notice, model=final.model or model,
-                                 lang=final.lang, citations=final.citations, evidence=final.evidence)
+        turn = store.append_turn(
+            conv,
+            final.question,
+            final.answer,
+            abstained=final.abstained,
+            reason=final.reason,
+            reasoning=final.reasoning,
+            notice=final.notice,
+            model=final.model or model,
+            lang=final.lang,
+            citations=final.citations,
+            evidence=final.evidence,
+        )
         return conv, turn.id
 
     def rate(turn_ids: dict[int, int], like: gr.LikeData) -> str:
@@ -265,7 +293,8 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         except (ChatNotFoundError, sqlite3.Error) as exc:
             return f"⚠️ {html.escape(str(exc))}"
         return {1: "👍 已记录 / thanks, noted", -1: "👎 已记录 / thanks, noted", None: "评价已取消 / rating removed"}[
-            rating]
+            rating
+        ]
 
     # Gradio passes the like event by the parameter's type, which it cannot resolve from the postponed
     # annotation (gradio is imported in this function, not at module level)
@@ -297,8 +326,9 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
                 except IndexCorruptError as exc:  # shown as "not readable any more", like a deleted note
                     raise ValueError(str(exc)) from exc
 
-            panel = sources_html(Answer(question=last.question, answer=last.answer, citations=last.citations),
-                                 note_text)
+            panel = sources_html(
+                Answer(question=last.question, answer=last.answer, citations=last.citations), note_text
+            )
         turn_ids = {2 * i + 1: t.id for i, t in enumerate(c.turns)}  # restored_chat: question, answer, ...
         return restored_chat(c), panel, [list(p) for p in c.history()], "", c.id, turn_ids, c.title, ""
 
@@ -390,47 +420,67 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         turn_ids = gr.State({})  # chat message index -> stored turn id, for rating answers
         with gr.Sidebar(label="对话 / Conversations", open=True):
             gr.Markdown("### 💬 对话 / Conversations")
-            conversations = gr.Radio(choices=conversation_list()["choices"], label="继续对话 / continue a conversation",
-                                     elem_id="conversations")
-            title_box = gr.Textbox(label="标题 / title", placeholder="选中的对话 / the selected conversation",
-                                   elem_id="conversation-title")
+            conversations = gr.Radio(
+                choices=conversation_list()["choices"],
+                label="继续对话 / continue a conversation",
+                elem_id="conversations",
+            )
+            title_box = gr.Textbox(
+                label="标题 / title", placeholder="选中的对话 / the selected conversation", elem_id="conversation-title"
+            )
             with gr.Row():
                 rename_btn = gr.Button("✏️ 重命名 / Rename", size="sm", elem_id="rename-conversation")
-                delete_conv_btn = gr.Button("🗑️ 删除 / Delete", size="sm", variant="stop",
-                                            elem_id="delete-conversation")
+                delete_conv_btn = gr.Button("🗑️ 删除 / Delete", size="sm", variant="stop", elem_id="delete-conversation")
             conv_msg = gr.Markdown(store_problem)
-        gr.Markdown("## 📒 笔记问答 · notesqa\n本地运行，笔记不会离开这台电脑。 / Runs locally; your notes never leave "
-                    "this machine.")
+        gr.Markdown(
+            "## 📒 笔记问答 · notesqa\n本地运行，笔记不会离开这台电脑。 / Runs locally; your notes never leave "
+            "this machine."
+        )
         status = gr.Markdown(index_status)  # re-read on every page load
         with gr.Tab("问答 / Chat"):
-            chatbot = gr.Chatbot(label="对话 / conversation", height=460, sanitize_html=True,
-                                 buttons=["copy"], elem_id="chat")
+            chatbot = gr.Chatbot(
+                label="对话 / conversation", height=460, sanitize_html=True, buttons=["copy"], elem_id="chat"
+            )
             with gr.Row():
-                box = gr.Textbox(placeholder="问一个关于笔记的问题… / Ask about your notes…", show_label=False,
-                                 scale=6, elem_id="question")
+                box = gr.Textbox(
+                    placeholder="问一个关于笔记的问题… / Ask about your notes…",
+                    show_label=False,
+                    scale=6,
+                    elem_id="question",
+                )
                 send = gr.Button("提问 / Ask", variant="primary", scale=1, elem_id="ask")
             with gr.Row():
                 new_chat = gr.Button("🆕 新对话 / New chat", size="sm")
             gr.Examples(EXAMPLES, inputs=box, label="示例 / examples")
             sources = gr.HTML(elem_id="sources")
             with gr.Accordion("设置 / Settings", open=False):
-                passages = gr.Slider(1, 5, value=settings.context_passages, step=1,
-                                     label="提示中的段落数 / passages given to the model")
+                passages = gr.Slider(
+                    1, 5, value=settings.context_passages, step=1, label="提示中的段落数 / passages given to the model"
+                )
                 show_reasoning = gr.Checkbox(value=True, label="显示思考过程 / show reasoning")
                 choices = model_choices(settings)
-                model = gr.Dropdown(choices=choices, value=choices[0] if settings.llm_path else settings.llm,
-                                    label="模型 / model")
+                model = gr.Dropdown(
+                    choices=choices, value=choices[0] if settings.llm_path else settings.llm, label="模型 / model"
+                )
             pairs = gr.State([])
         with gr.Tab("笔记 / Notes"):
-            table = gr.Dataframe(value=notes_table, headers=["file", "title", "chunks", "last ingested"],
-                                 interactive=False, label="知识库中的笔记 / notes in the knowledge base")
+            table = gr.Dataframe(
+                value=notes_table,
+                headers=["file", "title", "chunks", "last ingested"],
+                interactive=False,
+                label="知识库中的笔记 / notes in the knowledge base",
+            )
             with gr.Row():
-                files = gr.File(file_count="multiple", file_types=[".md", ".markdown", ".txt"],
-                                label=f"上传笔记 / upload notes (.md/.txt, ≤ {settings.max_upload_mb} MB)")
+                files = gr.File(
+                    file_count="multiple",
+                    file_types=[".md", ".markdown", ".txt"],
+                    label=f"上传笔记 / upload notes (.md/.txt, ≤ {settings.max_upload_mb} MB)",
+                )
                 with gr.Column():
                     reingest_btn = gr.Button("🔄 重新导入 / Re-ingest", variant="primary")
-                    victim = gr.Dropdown(choices=[n.source for n in list_notes(settings)],
-                                         label="删除笔记 / remove a note")
+                    victim = gr.Dropdown(
+                        choices=[n.source for n in list_notes(settings)], label="删除笔记 / remove a note"
+                    )
                     delete_btn = gr.Button("🗑️ 删除 / Remove", variant="stop")
                     watching = gr.Checkbox(value=False, label="👀 自动导入 / watch the folder and re-ingest on change")
             summary = gr.Markdown()
@@ -441,7 +491,9 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         ask_outputs = [chatbot, sources, pairs, box, conv, turn_ids]
         for trigger in (send.click, box.submit):
             trigger(respond, ask_inputs, ask_outputs, concurrency_id="llm").then(
-                conversation_list, conv, conversations, queue=False)
+                conversation_list, conv, conversations, queue=False
+            )
+
         def start_new_chat() -> tuple[Any, ...]:
             """An empty chat; its first finished turn starts a new conversation."""
             return [], "", [], "", None, {}, gr.update(value=None), ""
@@ -451,8 +503,9 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         conversations.input(open_conversation, conversations, [*ask_outputs, title_box, conv_msg], queue=False)
         rename_btn.click(rename_conversation, [conv, title_box], [conversations, conv_msg], queue=False)
         title_box.submit(rename_conversation, [conv, title_box], [conversations, conv_msg], queue=False)
-        delete_conv_btn.click(delete_conversation, conv, [*ask_outputs, conversations, title_box, conv_msg],
-                              queue=False)
+        delete_conv_btn.click(
+            delete_conversation, conv, [*ask_outputs, conversations, title_box, conv_msg], queue=False
+        )
         chatbot.like(rate, turn_ids, conv_msg, queue=False)
         demo.load(conversation_list, None, conversations, queue=False)
         reingest_btn.click(reingest, None, [summary, table, status, victim], concurrency_id="ingest")
@@ -473,8 +526,9 @@ class Server:
 
         import uvicorn
 
-        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                          flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+            0
+        ]
         self.socket = socket.socket(family, kind, proto)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -495,8 +549,7 @@ class Server:
                     hook()
                 await super().shutdown(sockets)
 
-        self.server = _Uvicorn(uvicorn.Config(app, log_level="warning", access_log=False,
-                                              timeout_graceful_shutdown=2))
+        self.server = _Uvicorn(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
         self._thread: threading.Thread | None = None
 
     def serve(self) -> None:
@@ -563,8 +616,18 @@ def launch(settings: Settings, *, block: bool = True, backend: Backend | None = 
     api = create_api(backend, api_key=settings.api_key, loopback=is_loopback(settings.host), store=store)
     server = Server(api, settings.host, settings.port)  # bound before the models start loading
     demo = build_app(settings, backend)
-    gr.mount_gradio_app(api, demo, path="/", server_name=settings.host, server_port=server.port, auth=auth,
-                        show_error=True, footer_links=[], css=CSS, ssr_mode=False)
+    gr.mount_gradio_app(
+        api,
+        demo,
+        path="/",
+        server_name=settings.host,
+        server_port=server.port,
+        auth=auth,
+        show_error=True,
+        footer_links=[],
+        css=CSS,
+        ssr_mode=False,
+    )
     for ui_app in (getattr(route, "app", None) for route in api.routes):
         if isinstance(getattr(ui_app, "stop_event", None), asyncio.Event):  # end the browsers' heartbeat streams
             server.on_stop.append(ui_app.stop_event.set)  # type: ignore[union-attr]

@@ -20,8 +20,10 @@ from tests.conftest import CORPUS, ROOT
 from ui.app import is_loopback, sources_html
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-XSS_NOTE = ("# 安全测试笔记\n\n项目 XSS-7 的说明如下：<img src=x onerror=alert(1)> 和 <script>alert(2)</script>"
-            " 这两段代码必须原样显示，不能执行。\n")
+XSS_NOTE = (
+    "# 安全测试笔记\n\n项目 XSS-7 的说明如下：<img src=x onerror=alert(1)> 和 <script>alert(2)</script>"
+    " 这两段代码必须原样显示，不能执行。\n"
+)
 
 
 def test_loopback_detection() -> None:
@@ -32,9 +34,22 @@ def test_loopback_detection() -> None:
 def test_sources_are_rendered_inert() -> None:
     from rag.answer import Answer
 
-    answer = Answer(question="q", answer="a", citations=[{
-        "n": 1, "source": "x<script>.md", "title": "<b>t</b>", "headings": ["h"], "start": 0, "end": 40,
-        "text": "<img src=x onerror=alert(1)> and <script>alert(2)</script>", "spans": [[0, 10]]}])
+    answer = Answer(
+        question="q",
+        answer="a",
+        citations=[
+            {
+                "n": 1,
+                "source": "x<script>.md",
+                "title": "<b>t</b>",
+                "headings": ["h"],
+                "start": 0,
+                "end": 40,
+                "text": "<img src=x onerror=alert(1)> and <script>alert(2)</script>",
+                "spans": [[0, 10]],
+            }
+        ],
+    )
     out = sources_html(answer, lambda s: "<script>alert(3)</script>" * 3)
     assert "<script>" not in out and "<img" not in out
     assert html.escape("<img src=x onerror=alert(1)>")[:10] in out
@@ -47,17 +62,29 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(notes: Path, index: Path, log_path: Path, host: str = "127.0.0.1",
-          env: dict[str, str] | None = None) -> Iterator[str]:
+def serve(
+    notes: Path, index: Path, log_path: Path, host: str = "127.0.0.1", env: dict[str, str] | None = None
+) -> Iterator[str]:
     """`notesqa ui` in a subprocess on a free port of ``host`` (loopback unless told), with ``env`` added to
     its environment; yields its URL on loopback."""
     port = _free_port()
-    env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(index),
-           "NOTESQA_DATA_DIR": str(index.parent / "data"), "NOTESQA_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    env = {
+        **os.environ,
+        "NOTESQA_CORPUS_DIR": str(notes),
+        "NOTESQA_INDEX_DIR": str(index),
+        "NOTESQA_DATA_DIR": str(index.parent / "data"),
+        "NOTESQA_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **(env or {}),
+    }
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "ui", "--host", host], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ui.cli", "ui", "--host", host],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.time() + 300
             while time.time() < deadline:
@@ -95,9 +122,18 @@ def chromium(url: str, height: int) -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=binary, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=binary,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": height})
             page.goto(url)
@@ -163,8 +199,10 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
         page.get_by_text("新对话 / New chat").click()
         page.locator("#question textarea").fill("XSS-7 项目的说明是什么?")
         page.locator("#ask").click()
-        page.wait_for_function("document.querySelector('#sources') && "
-                               "document.querySelector('#sources').innerText.includes('xss.md')", timeout=180_000)
+        page.wait_for_function(
+            "document.querySelector('#sources') && document.querySelector('#sources').innerText.includes('xss.md')",
+            timeout=180_000,
+        )
         page.wait_for_timeout(1000)
         assert "<script>alert(2)</script>" in page.locator("#sources").inner_text()  # shown as text
         assert page.locator("#sources script").count() == 0 and page.locator("#sources img").count() == 0
@@ -182,13 +220,15 @@ def test_browser_shows_the_quote_from_the_notes_before_the_model_writes(server: 
     url, _ = server
     with chromium(url, height=1200) as page:
         # when each part first shows in the chat, by the page's own clock
-        page.evaluate("""([quote, reasoning]) => { window.seen = {};
+        page.evaluate(
+            """([quote, reasoning]) => { window.seen = {};
             new MutationObserver(() => { const t = document.querySelector('#chat')?.innerText || '';
                 const now = performance.now();
                 if (t.includes(quote) && !window.seen.quote) window.seen.quote = now;
                 if (t.includes(reasoning) && !window.seen.reasoning) window.seen.reasoning = now;
             }).observe(document.body, {subtree: true, childList: true, characterData: true}); }""",
-                      ["笔记原文", REASONING_TITLE.split(" ")[0]])
+            ["笔记原文", REASONING_TITLE.split(" ")[0]],
+        )
         page.locator("#question textarea").fill("Kosmos-1 有多少参数?")
         page.locator("#ask").click()
         page.wait_for_function("window.seen.quote", timeout=180_000)
