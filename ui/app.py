@@ -15,6 +15,15 @@ from typing import Any
 
 from notesqa.settings import Settings
 from ui.backend import Backend, model_choices
+from ui.render import (
+    REASONING_TITLE,
+    esc,
+    evidence_html,
+    evidence_markdown,
+    reply_markdown,
+    restored_chat,
+    sources_html,
+)
 
 EXAMPLES = [
     "什么是思维链(Chain of Thought)?",
@@ -31,9 +40,6 @@ CSS = """
 .searched{opacity:.85} .evidence .passage{font-size:1.05em}
 """
 
-REASONING_TITLE = "思考过程 / reasoning"
-EVIDENCE_TITLE = "📌 笔记原文（引用，不是答案） / From your notes (a quote, not the answer)"
-
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -42,115 +48,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _esc(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
-def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
-    """Escape ``text`` and wrap the character spans in <mark> (never executes anything from the note)."""
-    out, pos = [], 0
-    for a, b in sorted(spans):
-        a, b = max(a, pos), min(b, len(text))
-        if a >= b:
-            continue
-        out += [html.escape(text[pos:a]), "<mark>", html.escape(text[a:b]), "</mark>"]
-        pos = b
-    out.append(html.escape(text[pos:]))
-    return "".join(out)
-
-
-def sources_html(answer: Any, note_text: Any) -> str:
-    """Sources under an answer: cited passages with the quoted sentences marked, and their surroundings.
-
-    For an abstention, the passages that were searched are listed instead, so the user sees why.
-    """
-    if answer is None:
-        return ""
-    items = answer.citations
-    searched = not items
-    if searched:
-        items = [{**r, "n": i + 1, "spans": []} for i, r in enumerate(answer.retrieved[:3])]
-        if not items:
-            return ""
-    title = "搜索过的段落 / passages searched" if searched else "来源 / sources"
-    parts = [f"<div class='{'searched' if searched else 'cited'}'><b>{title}</b>"]
-    for c in items:
-        rel = [(a - c["start"], b - c["start"]) for a, b in c.get("spans", [])]
-        path = " › ".join(c.get("headings") or []) or c.get("title", "")
-        context = ""
-        try:
-            text = note_text(c["source"])
-            lo, hi = max(0, c["start"] - 400), min(len(text), c["end"] + 400)
-            context = (
-                html.escape(text[lo : c["start"]])
-                + "<mark>"
-                + html.escape(text[c["start"] : c["end"]])
-                + "</mark>"
-                + html.escape(text[c["end"] : hi])
-            )
-        except (OSError, ValueError):
-            context = "<i>(note not readable any more)</i>"
-        parts.append(
-            f"<div class='src'><div class='meta'><b>[{c['n']}] {html.escape(c['source'])}</b> · "
-            f"{html.escape(c.get('title', ''))} · {html.escape(path)} · chars {c['start']}–{c['end']}</div>"
-            f"<div class='passage'>{_highlight(c['text'], rel)}</div>"
-            f"<details><summary>在笔记中查看 / show in note</summary><pre>{context}</pre></details></div>"
-        )
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def evidence_markdown(evidence: Any) -> str:
-    """The chat message shown as soon as the best sentences are known, before the model's answer: each
-    quote verbatim (escaped), with the note and heading path it comes from, under a label that says it is a
-    quote and not the answer."""
-    quotes = [
-        f"> {_esc(e.text).replace(chr(10), chr(10) + '> ')}\n>\n> — *{_esc(e.source)} › {_esc(e.path)}*"
-        for e in evidence
-    ]
-    return f"**{EVIDENCE_TITLE}**\n\n" + "\n\n".join(quotes)
-
-
-def evidence_html(evidence: Any) -> str:
-    """The sources panel while the model answers: the quoted sentences, highlighted, with where they are."""
-    if not evidence:
-        return ""
-    parts = ["<div class='evidence'><b>📌 笔记原文 / quoted from your notes</b>"]
-    for e in evidence:
-        parts.append(
-            f"<div class='src'><div class='meta'><b>{html.escape(e.source)}</b> · "
-            f"{html.escape(e.path)} · chars {e.start}–{e.end}</div>"
-            f"<div class='passage'><mark>{html.escape(e.text)}</mark></div></div>"
-        )
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def reply_markdown(answer: str, notice: str = "", abstained: bool = False) -> str:
-    """An answer as the chat shows it: a notice first, a 🔎 when the notes did not cover the question."""
-    prefix = (f"ℹ️ *{_esc(notice)}*\n\n" if notice else "") + ("🔎 " if abstained else "")
-    return prefix + _esc(answer)
-
-
-def restored_chat(conversation: Any) -> list[dict[str, Any]]:
-    """The chat messages of a stored conversation (``ui.chats.Conversation``): each question and answer, the
-    answer followed by the notes it cites (the sources panel shows only the latest answer's)."""
-    from ui.chats import cite_path
-
-    messages: list[dict[str, Any]] = []
-    for t in conversation.turns:
-        sources = "\n".join(f"- [{c['n']}] {_esc(cite_path(c))}" for c in t.citations)
-        content = reply_markdown(t.answer, t.notice, t.abstained)
-        messages += [
-            {"role": "user", "content": _esc(t.question)},
-            {"role": "assistant", "content": content + (f"\n\n{SOURCES_TITLE}\n{sources}" if sources else "")},
-        ]
-    return messages
-
-
-SOURCES_TITLE = "**来源 / sources**"
 
 
 def build_app(settings: Settings, backend: Backend | None = None) -> Any:
@@ -204,7 +101,7 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     ) -> Iterator[tuple[Any, ...]]:
         """Answer one question, streaming into the chat; the finished turn is saved to the conversation
         (created with the first turn) before the last update is shown."""
-        chat = [*chat, {"role": "user", "content": _esc(message or "")}]
+        chat = [*chat, {"role": "user", "content": esc(message or "")}]
         thought = {"role": "assistant", "content": "", "metadata": {"title": REASONING_TITLE, "status": "pending"}}
         reply = {"role": "assistant", "content": ""}
         quote = {"role": "assistant", "content": ""}
@@ -230,12 +127,12 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
                     panel = evidence_html(item.evidence)
                     yield view(), panel, pairs, "", conv, turn_ids
                 elif isinstance(item, Event) and item.kind == "reasoning":
-                    thought["content"] += _esc(item.text)
+                    thought["content"] += esc(item.text)
                     yield view(), panel, pairs, "", conv, turn_ids
                 elif isinstance(item, Event) and item.kind in ("answer", "replace"):
                     if reply["content"].startswith("⏳") or item.kind == "replace":
                         reply["content"] = ""
-                    reply["content"] += _esc(item.text)
+                    reply["content"] += esc(item.text)
                     yield view(), panel, pairs, "", conv, turn_ids
         except (QuestionError, IndexMissingError, IndexCorruptError, ModelFileError, NotesError) as exc:
             reply["content"] = f"⚠️ {html.escape(str(exc))}"
@@ -243,7 +140,7 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             return
         assert final is not None
         thought["metadata"]["status"] = "done"
-        thought["content"] = _esc(final.reasoning) or thought["content"]
+        thought["content"] = esc(final.reasoning) or thought["content"]
         reply["content"] = reply_markdown(final.answer, final.notice, final.abstained)
         secs = final.timings.get("total") or 0
         thought["metadata"]["duration"] = round(secs, 1)

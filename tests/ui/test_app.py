@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import CORPUS, ROOT
-from ui.app import is_loopback, sources_html
+from ui.app import is_loopback
+from ui.render import sources_html
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 XSS_NOTE = (
@@ -215,7 +216,7 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
 @pytest.mark.llm
 @pytest.mark.browser
 def test_browser_shows_the_quote_from_the_notes_before_the_model_writes(server: tuple[str, Path]) -> None:
-    from ui.app import REASONING_TITLE
+    from ui.render import REASONING_TITLE
 
     url, _ = server
     with chromium(url, height=1200) as page:
@@ -286,7 +287,7 @@ def test_damaged_index_is_shown_and_reingest_repairs_it(tmp_path: Path) -> None:
 
 def test_evidence_is_labelled_as_a_quote_and_rendered_inert() -> None:
     from rag.answer import Evidence
-    from ui.app import EVIDENCE_TITLE, evidence_html, evidence_markdown
+    from ui.render import EVIDENCE_TITLE, evidence_html, evidence_markdown
 
     e = Evidence("a<b>.md", "c1", "第一行 <script>alert(1)</script>\n第二行", 10, 40, "T", ("H1", "H2"))
     md = evidence_markdown([e])

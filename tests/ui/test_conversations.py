@@ -13,8 +13,8 @@ import pytest
 
 from notesqa.settings import Settings
 from tests.helpers.fakes import CITE, FakeService, abstained
-from ui.app import reply_markdown, restored_chat
 from ui.chats import ChatStore, Conversation, Turn
+from ui.render import reply_markdown, restored_chat
 
 
 def test_a_stored_conversation_is_shown_with_its_sources_and_inert() -> None:
