@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import ipaddress
 import logging
 import os
-import sqlite3
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from notesqa.settings import Settings
-from ui.backend import Backend, model_choices
-from ui.render import (
-    REASONING_TITLE,
-    esc,
-    evidence_html,
-    evidence_markdown,
-    reply_markdown,
-    restored_chat,
-    sources_html,
-)
-
-EXAMPLES = [
-    "什么是思维链(Chain of Thought)?",
-    "Hugging Face 是哪一年在哪里创办的?",
-    "投机解码的本质是什么?",
-    "What is speculative decoding?",
-]
-"""Questions a first-time user can click (about the default corpus)."""
+from ui.backend import Backend
+from ui.chat_tab import build_chat_tab, build_sidebar, open_chat_store
 
 CSS = """
 .src{border:1px solid var(--border-color-primary);border-radius:8px;padding:.5rem .8rem;margin:.4rem 0}
@@ -39,6 +20,10 @@ CSS = """
 .src mark{background:#ffe58f;color:inherit;padding:0 .1em} .src pre{white-space:pre-wrap;font-size:.85em}
 .searched{opacity:.85} .evidence .passage{font-size:1.05em}
 """
+
+HEADER = (
+    "## 📒 笔记问答 · notesqa\n本地运行，笔记不会离开这台电脑。 / Runs locally; your notes never leave this machine."
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -61,22 +46,9 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     from ingest.pipeline import ingest
     from ingest.store import IndexCorruptError, IndexLockedError, IndexMissingError, IndexWriteError
     from ingest.watch import Watcher
-    from rag.answer import Answer, Answerer, Event
-    from rag.guard import QuestionError
-    from rag.llm import ModelFileError
-    from ui.chats import ChatNotFoundError, ChatStore, ChatStoreError
 
     backend = backend or Backend(settings)
-    store: ChatStore | None = None
-    try:
-        store = ChatStore.for_settings(settings)
-        store_problem = ""
-    except (ChatStoreError, OSError) as exc:  # the chat still works; it is just not kept
-        store_problem = f"⚠️ {html.escape(str(exc))} — conversations are not saved."
-        logging.getLogger(__name__).warning("conversations are not saved: %s", exc)
-
-    def answerer_for(model: str, passages: int) -> Answerer:
-        return backend.answerer(model, passages)
+    store, store_problem = open_chat_store(settings)
 
     def index_status() -> str:
         from ingest.store import read_manifest
@@ -88,161 +60,6 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             return "⚠️ 还没有索引 / no index yet: open the Notes tab and press Re-ingest."
         except IndexCorruptError as exc:
             return f"⚠️ {exc}"
-
-    def respond(
-        message: str,
-        chat: list[dict[str, Any]],
-        pairs: list[list[str]],
-        passages: int,
-        show_reasoning: bool,
-        model: str,
-        conv: str | None,
-        turn_ids: dict[int, int],
-    ) -> Iterator[tuple[Any, ...]]:
-        """Answer one question, streaming into the chat; the finished turn is saved to the conversation
-        (created with the first turn) before the last update is shown."""
-        chat = [*chat, {"role": "user", "content": esc(message or "")}]
-        thought = {"role": "assistant", "content": "", "metadata": {"title": REASONING_TITLE, "status": "pending"}}
-        reply = {"role": "assistant", "content": ""}
-        quote = {"role": "assistant", "content": ""}
-        panel = ""
-
-        def view() -> list[dict[str, Any]]:
-            shown = [quote] if quote["content"] else []
-            shown += [thought] if show_reasoning and thought["content"] else []
-            return [*chat, *shown, reply]
-
-        try:
-            answerer = answerer_for(model, passages)
-            waiting = answerer.waiting
-            if waiting:
-                reply["content"] = f"⏳ 排队中，前面还有 {waiting} 个问题 / queued: {waiting} ahead of you"
-            yield view(), "", pairs, "", conv, turn_ids
-            final = None
-            for item in answerer.stream(message, history=[tuple(p) for p in pairs]):
-                if isinstance(item, Answer):
-                    final = item
-                elif isinstance(item, Event) and item.kind == "evidence" and item.evidence:
-                    quote["content"] = evidence_markdown(item.evidence)
-                    panel = evidence_html(item.evidence)
-                    yield view(), panel, pairs, "", conv, turn_ids
-                elif isinstance(item, Event) and item.kind == "reasoning":
-                    thought["content"] += esc(item.text)
-                    yield view(), panel, pairs, "", conv, turn_ids
-                elif isinstance(item, Event) and item.kind in ("answer", "replace"):
-                    if reply["content"].startswith("⏳") or item.kind == "replace":
-                        reply["content"] = ""
-                    reply["content"] += esc(item.text)
-                    yield view(), panel, pairs, "", conv, turn_ids
-        except (QuestionError, IndexMissingError, IndexCorruptError, ModelFileError, NotesError) as exc:
-            reply["content"] = f"⚠️ {html.escape(str(exc))}"
-            yield view(), "", pairs, "", conv, turn_ids
-            return
-        assert final is not None
-        thought["metadata"]["status"] = "done"
-        thought["content"] = esc(final.reasoning) or thought["content"]
-        reply["content"] = reply_markdown(final.answer, final.notice, final.abstained)
-        secs = final.timings.get("total") or 0
-        thought["metadata"]["duration"] = round(secs, 1)
-        pairs = [*pairs, [message, final.answer]]
-        try:
-            conv, turn_id = save_turn(conv, final, model)
-            if turn_id is not None:  # the reply can be rated: it is the chat's last message
-                turn_ids = {**turn_ids, len(view()) - 1: turn_id}
-        except (ChatStoreError, ChatNotFoundError, OSError, sqlite3.Error) as exc:
-            reply["content"] += f"\n\n⚠️ 未保存 / not saved: {html.escape(str(exc))}"
-        yield view(), sources_html(final, answerer.handle.get().note_text), pairs, "", conv, turn_ids
-
-    def save_turn(conv: str | None, final: Answer, model: str) -> tuple[str | None, int | None]:
-        """Commit a finished turn (creating the conversation with its first one); returns the conversation's
-        id and the turn's."""
-        if store is None:
-            return None, None
-        if conv is None:
-            conv = store.create().id
-        turn = store.append_turn(
-            conv,
-            final.question,
-            final.answer,
-            abstained=final.abstained,
-            reason=final.reason,
-            reasoning=final.reasoning,
-            notice=final.notice,
-            model=final.model or model,
-            lang=final.lang,
-            citations=final.citations,
-            evidence=final.evidence,
-        )
-        return conv, turn.id
-
-    def rate(turn_ids: dict[int, int], like: gr.LikeData) -> str:
-        """👍/👎 on an answer: stored on its turn at once (a quote or the reasoning is not rated)."""
-        # the event names the first message of the rated group of assistant messages (quote, reasoning, answer)
-        # and carries their contents: the answer is the group's last message
-        first = like.index[0] if isinstance(like.index, list | tuple) else like.index
-        size = len(like.value) if isinstance(like.value, list) else 1
-        turn_id = turn_ids.get(int(first) + size - 1)
-        if store is None or turn_id is None:
-            return "只能评价答案 / only answers can be rated" if store is not None else store_problem
-        rating = 1 if like.liked is True else -1 if like.liked is False else None
-        try:
-            store.rate(turn_id, rating)
-        except (ChatNotFoundError, sqlite3.Error) as exc:
-            return f"⚠️ {html.escape(str(exc))}"
-        return {1: "👍 已记录 / thanks, noted", -1: "👎 已记录 / thanks, noted", None: "评价已取消 / rating removed"}[
-            rating
-        ]
-
-    # Gradio passes the like event by the parameter's type, which it cannot resolve from the postponed
-    # annotation (gradio is imported in this function, not at module level)
-    rate.__annotations__["like"] = gr.LikeData
-
-    def conversation_list(selected: str | None = None) -> Any:
-        """The conversations for the sidebar, newest first, with ``selected`` marked."""
-        if store is None:
-            return gr.update(choices=[], value=None)
-        choices = [(c.label, c.id) for c in store.list()]
-        return gr.update(choices=choices, value=selected if selected in {i for _, i in choices} else None)
-
-    def open_conversation(conv: str | None) -> tuple[Any, ...]:
-        """Continue a stored conversation: its turns in the chat, its history for follow-ups, the latest
-        answer's sources in the panel."""
-        if store is None or not conv:
-            return [], "", [], "", None, {}, "", ""
-        try:
-            c = store.get(conv)
-        except ChatNotFoundError:
-            return [], "", [], "", None, {}, "", "⚠️ 这个对话已被删除 / this conversation was deleted"
-        panel = ""
-        if c.turns:
-            last = c.turns[-1]
-
-            def note_text(source: str) -> str:
-                try:
-                    return backend.handle.get().note_text(source)
-                except IndexCorruptError as exc:  # shown as "not readable any more", like a deleted note
-                    raise ValueError(str(exc)) from exc
-
-            panel = sources_html(
-                Answer(question=last.question, answer=last.answer, citations=last.citations), note_text
-            )
-        turn_ids = {2 * i + 1: t.id for i, t in enumerate(c.turns)}  # restored_chat: question, answer, ...
-        return restored_chat(c), panel, [list(p) for p in c.history()], "", c.id, turn_ids, c.title, ""
-
-    def rename_conversation(conv: str | None, title: str) -> tuple[Any, str]:
-        if store is None or not conv:
-            return conversation_list(conv), "先选择一个对话 / choose a conversation first"
-        try:
-            store.rename(conv, title)
-        except (ValueError, ChatNotFoundError) as exc:
-            return conversation_list(conv), f"⚠️ {html.escape(str(exc))}"
-        return conversation_list(conv), "✅ 已重命名 / renamed"
-
-    def delete_conversation(conv: str | None) -> tuple[Any, ...]:
-        if store is not None and conv:
-            with contextlib.suppress(ChatNotFoundError):
-                store.delete(conv)
-        return [], "", [], "", None, {}, conversation_list(None), "", "🗑️ 已删除 / deleted" if conv else ""
 
     def notes_table() -> list[list[Any]]:
         return [[n.source, n.title, n.chunks, n.ingested] for n in list_notes(settings)]
@@ -305,7 +122,7 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     def warm_up() -> None:
         """Load the models in the background so the first question does not wait for them."""
         try:
-            answerer = answerer_for(backend.default_model, settings.context_passages)
+            answerer = backend.answerer(backend.default_model, settings.context_passages)
             answerer.warm_up()
         except Exception as exc:  # the chat will show the same problem with its own message
             logging.getLogger(__name__).warning("warm-up failed: %s", exc)
@@ -313,53 +130,10 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     threading.Thread(target=warm_up, daemon=True).start()
 
     with gr.Blocks(title="notesqa · 笔记问答") as demo:
-        conv = gr.State(None)  # the id of the conversation being continued (None: a new one)
-        turn_ids = gr.State({})  # chat message index -> stored turn id, for rating answers
-        with gr.Sidebar(label="对话 / Conversations", open=True):
-            gr.Markdown("### 💬 对话 / Conversations")
-            conversations = gr.Radio(
-                choices=conversation_list()["choices"],
-                label="继续对话 / continue a conversation",
-                elem_id="conversations",
-            )
-            title_box = gr.Textbox(
-                label="标题 / title", placeholder="选中的对话 / the selected conversation", elem_id="conversation-title"
-            )
-            with gr.Row():
-                rename_btn = gr.Button("✏️ 重命名 / Rename", size="sm", elem_id="rename-conversation")
-                delete_conv_btn = gr.Button("🗑️ 删除 / Delete", size="sm", variant="stop", elem_id="delete-conversation")
-            conv_msg = gr.Markdown(store_problem)
-        gr.Markdown(
-            "## 📒 笔记问答 · notesqa\n本地运行，笔记不会离开这台电脑。 / Runs locally; your notes never leave "
-            "this machine."
-        )
+        sidebar = build_sidebar(store, store_problem)
+        gr.Markdown(HEADER)
         status = gr.Markdown(index_status)  # re-read on every page load
-        with gr.Tab("问答 / Chat"):
-            chatbot = gr.Chatbot(
-                label="对话 / conversation", height=460, sanitize_html=True, buttons=["copy"], elem_id="chat"
-            )
-            with gr.Row():
-                box = gr.Textbox(
-                    placeholder="问一个关于笔记的问题… / Ask about your notes…",
-                    show_label=False,
-                    scale=6,
-                    elem_id="question",
-                )
-                send = gr.Button("提问 / Ask", variant="primary", scale=1, elem_id="ask")
-            with gr.Row():
-                new_chat = gr.Button("🆕 新对话 / New chat", size="sm")
-            gr.Examples(EXAMPLES, inputs=box, label="示例 / examples")
-            sources = gr.HTML(elem_id="sources")
-            with gr.Accordion("设置 / Settings", open=False):
-                passages = gr.Slider(
-                    1, 5, value=settings.context_passages, step=1, label="提示中的段落数 / passages given to the model"
-                )
-                show_reasoning = gr.Checkbox(value=True, label="显示思考过程 / show reasoning")
-                choices = model_choices(settings)
-                model = gr.Dropdown(
-                    choices=choices, value=choices[0] if settings.llm_path else settings.llm, label="模型 / model"
-                )
-            pairs = gr.State([])
+        build_chat_tab(demo, settings, backend, store, store_problem, sidebar)
         with gr.Tab("笔记 / Notes"):
             table = gr.Dataframe(
                 value=notes_table,
@@ -384,27 +158,6 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
             watch_md = gr.Markdown()
             ticker = gr.Timer(2.0, active=False)
 
-        ask_inputs = [box, chatbot, pairs, passages, show_reasoning, model, conv, turn_ids]
-        ask_outputs = [chatbot, sources, pairs, box, conv, turn_ids]
-        for trigger in (send.click, box.submit):
-            trigger(respond, ask_inputs, ask_outputs, concurrency_id="llm").then(
-                conversation_list, conv, conversations, queue=False
-            )
-
-        def start_new_chat() -> tuple[Any, ...]:
-            """An empty chat; its first finished turn starts a new conversation."""
-            return [], "", [], "", None, {}, gr.update(value=None), ""
-
-        new_chat.click(start_new_chat, None, [*ask_outputs, conversations, title_box], queue=False)
-        chatbot.clear(start_new_chat, None, [*ask_outputs, conversations, title_box], queue=False)
-        conversations.input(open_conversation, conversations, [*ask_outputs, title_box, conv_msg], queue=False)
-        rename_btn.click(rename_conversation, [conv, title_box], [conversations, conv_msg], queue=False)
-        title_box.submit(rename_conversation, [conv, title_box], [conversations, conv_msg], queue=False)
-        delete_conv_btn.click(
-            delete_conversation, conv, [*ask_outputs, conversations, title_box, conv_msg], queue=False
-        )
-        chatbot.like(rate, turn_ids, conv_msg, queue=False)
-        demo.load(conversation_list, None, conversations, queue=False)
         reingest_btn.click(reingest, None, [summary, table, status, victim], concurrency_id="ingest")
         files.upload(upload, files, [summary, table, status, victim], concurrency_id="ingest")
         delete_btn.click(delete, victim, [summary, table, status, victim], concurrency_id="ingest")
