@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import ipaddress
 import logging
 import os
@@ -13,6 +12,7 @@ from typing import Any
 from notesqa.settings import Settings
 from ui.backend import Backend
 from ui.chat_tab import build_chat_tab, build_sidebar, open_chat_store
+from ui.notes_tab import build_notes_tab, build_status
 
 CSS = """
 .src{border:1px solid var(--border-color-primary);border-radius:8px;padding:.5rem .8rem;margin:.4rem 0}
@@ -36,88 +36,14 @@ def is_loopback(host: str) -> bool:
 
 
 def build_app(settings: Settings, backend: Backend | None = None) -> Any:
-    """The Gradio Blocks app. Everything it does goes through ``rag.Answerer`` and ``ingest``; ``backend``
-    holds the index and answerers (shared with the API when both are served)."""
+    """The Gradio Blocks app: the conversations sidebar, the index status line, the chat tab and the notes tab.
+    Everything it does goes through ``rag.Answerer`` and ``ingest``; ``backend`` holds the index and answerers
+    (shared with the API when both are served)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    from ingest.loaders import NotesError
-    from ingest.notes import add_note, list_notes, retire_note
-    from ingest.pipeline import ingest
-    from ingest.store import IndexCorruptError, IndexLockedError, IndexMissingError, IndexWriteError
-    from ingest.watch import Watcher
-
     backend = backend or Backend(settings)
     store, store_problem = open_chat_store(settings)
-
-    def index_status() -> str:
-        from ingest.store import read_manifest
-
-        try:
-            m = read_manifest(settings.index_dir)
-            return f"索引 / index: {len(m.files)} notes · {m.chunk_count} chunks · `{settings.index_dir}`"
-        except IndexMissingError:
-            return "⚠️ 还没有索引 / no index yet: open the Notes tab and press Re-ingest."
-        except IndexCorruptError as exc:
-            return f"⚠️ {exc}"
-
-    def notes_table() -> list[list[Any]]:
-        return [[n.source, n.title, n.chunks, n.ingested] for n in list_notes(settings)]
-
-    def reingest(progress: Any = gr.Progress()) -> tuple[str, list[list[Any]], str, Any]:  # noqa: B008
-        def tick(stage: str, done: int, total: int) -> None:
-            progress((done, total), desc={"files": "切分 / chunking", "chunks": "向量化 / embedding"}[stage])
-
-        try:
-            try:
-                r = ingest(settings, progress=tick, lock_wait_s=30)
-                msg = f"✅ {r.describe()}"
-            except IndexCorruptError as exc:  # the button is how a UI user recovers: rebuild from the notes
-                r = ingest(settings, progress=tick, lock_wait_s=30, rebuild=True)
-                msg = f"✅ rebuilt a damaged index ({html.escape(str(exc).split(' (')[0])}): {r.describe()}"
-            msg += "".join(f"\n- skipped `{html.escape(x.source)}`: {x.reason}" for x in r.skipped)
-        except (NotesError, IndexLockedError, IndexCorruptError, IndexWriteError) as exc:
-            msg = f"⚠️ {html.escape(str(exc))}"
-        rows = notes_table()
-        return msg, rows, index_status(), gr.update(choices=[r[0] for r in rows])
-
-    def upload(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple[str, Any, str, Any]:  # noqa: B008
-        added, errors = [], []
-        for f in files or []:
-            path = f if isinstance(f, str) else f.name
-            try:
-                with open(path, "rb") as fh:
-                    data = fh.read(int(settings.max_upload_mb * 1_000_000) + 1)
-                added.append(add_note(settings, os.path.basename(path), data).name)
-            except NotesError as exc:
-                errors.append(f"⚠️ {html.escape(str(exc))}")
-        msg, rows, status, choices = reingest(progress) if added else ("", notes_table(), index_status(), gr.update())
-        head = f"Added: {', '.join(added)}\n\n" if added else ""
-        return head + "\n".join(errors) + ("\n\n" + msg if msg else ""), rows, status, choices
-
-    def delete(source: str | None, progress: Any = gr.Progress()) -> tuple[str, Any, str, Any]:  # noqa: B008
-        if not source:
-            return "Choose a note first. / 请先选择笔记。", notes_table(), index_status(), gr.update()
-        try:
-            moved = retire_note(settings, source)
-        except NotesError as exc:
-            return f"⚠️ {html.escape(str(exc))}", notes_table(), index_status(), gr.update()
-        msg, rows, status, choices = reingest(progress)
-        return f"Moved {html.escape(source)} to {html.escape(str(moved))}\n\n{msg}", rows, status, choices
-
-    watcher = Watcher(settings)
-
-    def toggle_watch(on: bool) -> tuple[str, Any]:
-        if on:
-            watcher.start()
-        else:
-            watcher.stop()
-        state = "watching the notes folder" if on else "not watching"
-        return f"👀 {state} / {'正在监视笔记文件夹' if on else '未监视'}", gr.Timer(active=on)
-
-    def watch_log() -> tuple[str, list[list[Any]], str]:
-        lines = "\n".join(f"- {html.escape(line)}" for line in reversed(watcher.lines)) or "(no changes yet)"
-        return f"👀 watching / 正在监视\n\n{lines}", notes_table(), index_status()
 
     def warm_up() -> None:
         """Load the models in the background so the first question does not wait for them."""
@@ -132,37 +58,9 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     with gr.Blocks(title="notesqa · 笔记问答") as demo:
         sidebar = build_sidebar(store, store_problem)
         gr.Markdown(HEADER)
-        status = gr.Markdown(index_status)  # re-read on every page load
+        status = build_status(settings)
         build_chat_tab(demo, settings, backend, store, store_problem, sidebar)
-        with gr.Tab("笔记 / Notes"):
-            table = gr.Dataframe(
-                value=notes_table,
-                headers=["file", "title", "chunks", "last ingested"],
-                interactive=False,
-                label="知识库中的笔记 / notes in the knowledge base",
-            )
-            with gr.Row():
-                files = gr.File(
-                    file_count="multiple",
-                    file_types=[".md", ".markdown", ".txt"],
-                    label=f"上传笔记 / upload notes (.md/.txt, ≤ {settings.max_upload_mb} MB)",
-                )
-                with gr.Column():
-                    reingest_btn = gr.Button("🔄 重新导入 / Re-ingest", variant="primary")
-                    victim = gr.Dropdown(
-                        choices=[n.source for n in list_notes(settings)], label="删除笔记 / remove a note"
-                    )
-                    delete_btn = gr.Button("🗑️ 删除 / Remove", variant="stop")
-                    watching = gr.Checkbox(value=False, label="👀 自动导入 / watch the folder and re-ingest on change")
-            summary = gr.Markdown()
-            watch_md = gr.Markdown()
-            ticker = gr.Timer(2.0, active=False)
-
-        reingest_btn.click(reingest, None, [summary, table, status, victim], concurrency_id="ingest")
-        files.upload(upload, files, [summary, table, status, victim], concurrency_id="ingest")
-        delete_btn.click(delete, victim, [summary, table, status, victim], concurrency_id="ingest")
-        watching.change(toggle_watch, watching, [watch_md, ticker], queue=False)
-        ticker.tick(watch_log, None, [watch_md, table, status], queue=False)
+        build_notes_tab(settings, status)
     demo.queue(default_concurrency_limit=1)
     return demo
 
