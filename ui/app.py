@@ -1,4 +1,9 @@
-"""Gradio chat UI: streamed cited answers, folded reasoning, sources, notes management (no retrieval logic)."""
+"""The notesqa web app: the Gradio UI and the OpenAI-compatible API served together (no retrieval logic here).
+
+:func:`build_app` puts the UI together from its tabs (``ui.chat_tab``, ``ui.notes_tab``; what they show is
+rendered by ``ui.render``); :func:`launch` serves it with the API (``ui.api``) on one address, and
+:func:`start_warm_up` loads the models ahead of the first question when the launcher asks for it.
+"""
 
 from __future__ import annotations
 
@@ -38,23 +43,12 @@ def is_loopback(host: str) -> bool:
 def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     """The Gradio Blocks app: the conversations sidebar, the index status line, the chat tab and the notes tab.
     Everything it does goes through ``rag.Answerer`` and ``ingest``; ``backend`` holds the index and answerers
-    (shared with the API when both are served)."""
+    (shared with the API when both are served). Building starts no thread and loads no model."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
     backend = backend or Backend(settings)
     store, store_problem = open_chat_store(settings)
-
-    def warm_up() -> None:
-        """Load the models in the background so the first question does not wait for them."""
-        try:
-            answerer = backend.answerer(backend.default_model, settings.context_passages)
-            answerer.warm_up()
-        except Exception as exc:  # the chat will show the same problem with its own message
-            logging.getLogger(__name__).warning("warm-up failed: %s", exc)
-
-    threading.Thread(target=warm_up, daemon=True).start()
-
     with gr.Blocks(title="notesqa · 笔记问答") as demo:
         sidebar = build_sidebar(store, store_problem)
         gr.Markdown(HEADER)
@@ -63,6 +57,21 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
         build_notes_tab(settings, status)
     demo.queue(default_concurrency_limit=1)
     return demo
+
+
+def start_warm_up(backend: Backend) -> threading.Thread:
+    """Load the default model and the index on a background thread, so the first question does not wait for
+    them; a failure is only logged (the chat shows the same problem with its own message)."""
+
+    def warm_up() -> None:
+        try:
+            backend.answerer(backend.default_model, backend.settings.context_passages).warm_up()
+        except Exception as exc:
+            logging.getLogger(__name__).warning("warm-up failed: %s", exc)
+
+    thread = threading.Thread(target=warm_up, daemon=True, name="notesqa-warm-up")
+    thread.start()
+    return thread
 
 
 class Server:
@@ -142,11 +151,12 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
-def launch(settings: Settings, *, block: bool = True, backend: Backend | None = None) -> Server:
+def launch(settings: Settings, *, block: bool = True, backend: Backend | None = None, warm_up: bool = False) -> Server:
     """Serve the UI at ``/`` and the OpenAI-compatible API at ``/v1`` on ``settings.host:port``, one process
     and one model queue (loopback by default; other addresses require ``auth`` and ``api_key``). With
     ``block=False`` the server runs in a background thread and is returned started. ``backend`` replaces the
-    models and index (tests)."""
+    models and index (tests). ``warm_up`` starts loading the models once the address is bound
+    (:func:`start_warm_up`)."""
     check_exposure(settings)
     auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
     if auth is not None and len(auth) != 2:
@@ -164,6 +174,8 @@ def launch(settings: Settings, *, block: bool = True, backend: Backend | None = 
     api = create_api(backend, api_key=settings.api_key, loopback=is_loopback(settings.host), store=store)
     server = Server(api, settings.host, settings.port)  # bound before the models start loading
     demo = build_app(settings, backend)
+    if warm_up:
+        start_warm_up(backend)
     gr.mount_gradio_app(
         api,
         demo,

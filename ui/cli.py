@@ -199,7 +199,7 @@ def ui(
         except IndexCorruptError as exc:  # the UI shows it and its Re-ingest button rebuilds
             typer.secho(f"warning: {exc}", fg=typer.colors.YELLOW, err=True)
         typer.secho(f"notesqa UI on http://{settings.host}:{settings.port}/ (API: /v1)", err=True)
-        launch(settings)
+        launch(settings, warm_up=True)  # the models load before the first question comes
     except (*_user_errors(), ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:

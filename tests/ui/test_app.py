@@ -56,6 +56,34 @@ def test_sources_are_rendered_inert() -> None:
     assert html.escape("<img src=x onerror=alert(1)>")[:10] in out
 
 
+def test_building_the_app_starts_no_thread_and_loads_no_model(tmp_path: Path) -> None:
+    """The models load ahead of the first question only when the launcher asks (``notesqa ui`` does)."""
+    import threading
+
+    from notesqa.settings import Settings
+    from tests.helpers.fakes import FakeAnswerer, FakeService
+    from ui.app import build_app, start_warm_up
+
+    warmed: list[str] = []
+
+    class Warming(FakeAnswerer):
+        def warm_up(self) -> str:
+            warmed.append(self.model)
+            return "loaded"
+
+    class Service(FakeService):
+        def answerer(self, model: str | None = None, passages: int | None = None) -> FakeAnswerer:
+            return Warming(self, model or self.default_model)
+
+    settings = Settings(index_dir=tmp_path / "index", data_dir=tmp_path / "data", corpus_dir=tmp_path / "notes")
+    service = Service(settings=settings)
+    before = set(threading.enumerate())
+    build_app(settings, service)  # type: ignore[arg-type]
+    assert set(threading.enumerate()) - before == set() and warmed == []
+    start_warm_up(service).join(timeout=30)  # type: ignore[arg-type]
+    assert warmed == [service.default_model]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
