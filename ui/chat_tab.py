@@ -13,7 +13,7 @@ import contextlib
 import html
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from ingest.loaders import NotesError
@@ -233,7 +233,7 @@ def conversation_choices(
     return choices, selected if selected in {i for _, i in choices} else None
 
 
-def _note_text(backend: Backend) -> Any:
+def _note_text(backend: Backend) -> Callable[[str], str]:
     """``Index.note_text`` of the loaded index, a damaged index reading as an unreadable note."""
 
     def note_text(source: str) -> str:
@@ -356,7 +356,7 @@ def build_chat_tab(
             model = gr.Dropdown(
                 choices=choices, value=choices[0] if settings.llm_path else settings.llm, label="模型 / model"
             )
-        pairs = gr.State([])
+        history = gr.State([])  # the conversation's (question, answer) pairs
 
     def respond(
         message: str,
@@ -404,8 +404,8 @@ def build_chat_tab(
         return *empty_view(), gr.update(value=None), ""
 
     conv, turn_ids = sidebar.conversation, sidebar.turn_ids
-    ask_inputs = [box, chatbot, pairs, passages, show_reasoning, model, conv, turn_ids]
-    ask_outputs = [chatbot, sources, pairs, box, conv, turn_ids]  # ChatView's fields
+    ask_inputs = [box, chatbot, history, passages, show_reasoning, model, conv, turn_ids]
+    ask_outputs = [chatbot, sources, history, box, conv, turn_ids]  # ChatView's fields
     for trigger in (send.click, box.submit):
         trigger(respond, ask_inputs, ask_outputs, concurrency_id="llm").then(
             conversation_list, conv, sidebar.conversations, queue=False

@@ -2,7 +2,7 @@
 restored conversation. Every piece of note or user text is escaped, so nothing from a note ever runs.
 
 A citation's fields are read in one place, :func:`cited_passage`; everything else here works on the
-:class:`Passage` it returns.
+:class:`Passage` it returns (a restored answer's "note › heading" lines come from ``ui.chats.cite_path``).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class Passage:
 
 
 def cited_passage(citation: Any) -> Passage:
-    """An item of ``rag.answer.Answer.citations`` (or of a stored turn's) as the UI shows it: the one place the UI
-    reads a citation's fields."""
+    """An item of ``rag.answer.Answer.citations`` (or of a stored turn's) as the chat shows it: the one place the
+    chat reads a citation's fields."""
     c = citation
     return Passage(
         n=c["n"],
