@@ -55,7 +55,7 @@ def watch(
     *,
     on_change: Callable[[list[NoteChange], IngestReport | None, str | None], None] | None = None,
     stop: threading.Event | None = None,
-    debounce_ms: int = 1200,
+    debounce_ms: int | None = None,
     force_polling: bool | None = None,
 ) -> None:
     """Block, re-ingesting ``path`` (default: the folder the index mirrors) after each debounced batch of note changes.
@@ -70,7 +70,8 @@ def watch(
     root = Path(path).resolve() if path else notes_root(settings).resolve()
     if not root.is_dir():
         raise NotesError(f"Notes folder {root} does not exist.")
-    for batch in watch_files(root, debounce=debounce_ms, stop_event=stop, force_polling=force_polling,
+    debounce = settings.watch_debounce_ms if debounce_ms is None else debounce_ms
+    for batch in watch_files(root, debounce=debounce, stop_event=stop, force_polling=force_polling,
                              raise_interrupt=False):
         changes = note_changes(batch, root)
         if not changes:
@@ -79,7 +80,7 @@ def watch(
             log.info("note %s", change)
         report, error = None, None
         try:
-            report = ingest(settings, [root], lock_wait_s=60)
+            report = ingest(settings, [root], lock_wait_s=settings.ingest_lock_wait_s)
             log.info("re-ingested: %s", report.describe())
         except (NotesError, IndexLockedError, IndexCorruptError, OSError) as exc:
             error = str(exc)

@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=5)
     """Whole sentences repeated at the start of the next chunk when a block is split."""
 
+    ingest_lock_wait_s: float = Field(default=60.0, ge=0)
+    """How long an ingest started by the watcher or the UI waits for another writer of the index (``notesqa
+    ingest``, a watch re-ingest) before it gives up with "try again"; a full re-embed of a few hundred notes
+    takes about this long on 2 cores. A command-line ``notesqa ingest`` does not wait."""
+
+    watch_debounce_ms: int = Field(default=1200, ge=0)
+    """How long the notes folder must be quiet before watch mode re-ingests: long enough that an editor's
+    save (write, rename, delete of a temporary file) is one change."""
+
     # --- retrieval ---------------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=50)
     """Passages returned by retrieval (and shown as sources)."""

@@ -201,7 +201,7 @@ def ui(
         except IndexCorruptError as exc:  # the UI shows it and its Re-ingest button rebuilds
             typer.secho(f"warning: {exc}", fg=typer.colors.YELLOW, err=True)
         typer.secho(f"notesqa UI on http://{settings.host}:{settings.port}/ (API: /v1)", err=True)
-        launch(settings)
+        launch(settings, warm_up=True)  # the models load before the first question comes
     except (*_user_errors(), ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
@@ -212,7 +212,9 @@ def ui(
 def watch(
     path: Annotated[Path | None, typer.Argument(help="Notes folder (default: the one the index mirrors).")] = None,
     index: IndexOpt = None,
-    debounce_ms: Annotated[int, typer.Option("--debounce-ms", help="Wait for this much quiet first.")] = 1200,
+    debounce_ms: Annotated[
+        int | None, typer.Option("--debounce-ms", help="Wait for this much quiet first (default: watch_debounce_ms).")
+    ] = None,
 ) -> None:
     """Re-ingest automatically whenever notes change (Ctrl+C stops); one log line per change."""
     from rich.console import Console
@@ -235,7 +237,7 @@ def watch(
             console.print(f"[dim]{stamp}[/] [red]re-ingest failed:[/] {error}")
 
     try:
-        first = run_ingest(settings, [path] if path else (), lock_wait_s=60)
+        first = run_ingest(settings, [path] if path else (), lock_wait_s=settings.ingest_lock_wait_s)
         console.print(f"{settings.index_dir}: {first.describe()}")
         console.print(f"watching {path or 'the notes folder'} (Ctrl+C to stop)")
         watch_notes(settings, path, on_change=log, debounce_ms=debounce_ms)

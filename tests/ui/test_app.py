@@ -17,11 +17,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import CORPUS, ROOT
-from ui.app import is_loopback, sources_html
+from ui.app import is_loopback
+from ui.render import sources_html
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-XSS_NOTE = ("# 安全测试笔记\n\n项目 XSS-7 的说明如下：<img src=x onerror=alert(1)> 和 <script>alert(2)</script>"
-            " 这两段代码必须原样显示，不能执行。\n")
+XSS_NOTE = (
+    "# 安全测试笔记\n\n项目 XSS-7 的说明如下：<img src=x onerror=alert(1)> 和 <script>alert(2)</script>"
+    " 这两段代码必须原样显示，不能执行。\n"
+)
 
 
 def test_loopback_detection() -> None:
@@ -32,12 +35,45 @@ def test_loopback_detection() -> None:
 def test_sources_are_rendered_inert() -> None:
     from rag.turn import Answer, Citation
 
-    answer = Answer(question="q", answer="a", citations=[Citation(
-        "x<script>.md", "c1", "<img src=x onerror=alert(1)> and <script>alert(2)</script>", 0, 40, "<b>t</b>",
-        ("h",), n=1, spans=((0, 10),))])
+    answer = Answer(
+        question="q",
+        answer="a",
+        citations=[
+            Citation("x<script>.md", "c1", "<img src=x onerror=alert(1)> and <script>alert(2)</script>", 0, 40,
+                     "<b>t</b>", ("h",), n=1, spans=((0, 10),))
+        ],
+    )
     out = sources_html(answer, lambda s: "<script>alert(3)</script>" * 3)
     assert "<script>" not in out and "<img" not in out
     assert html.escape("<img src=x onerror=alert(1)>")[:10] in out
+
+
+def test_building_the_app_starts_no_thread_and_loads_no_model(tmp_path: Path) -> None:
+    """The models load ahead of the first question only when the launcher asks (``notesqa ui`` does)."""
+    import threading
+
+    from notesqa.settings import Settings
+    from tests.helpers.fakes import FakeAnswerer, FakeService
+    from ui.app import build_app, start_warm_up
+
+    warmed: list[str] = []
+
+    class Warming(FakeAnswerer):
+        def warm_up(self) -> str:
+            warmed.append(self.model)
+            return "loaded"
+
+    class Service(FakeService):
+        def answerer(self, model: str | None = None, passages: int | None = None) -> FakeAnswerer:
+            return Warming(self, model or self.default_model)
+
+    settings = Settings(index_dir=tmp_path / "index", data_dir=tmp_path / "data", corpus_dir=tmp_path / "notes")
+    service = Service(settings=settings)
+    before = set(threading.enumerate())
+    build_app(settings, service)  # type: ignore[arg-type]
+    assert set(threading.enumerate()) - before == set() and warmed == []
+    start_warm_up(service).join(timeout=30)  # type: ignore[arg-type]
+    assert warmed == [service.default_model]
 
 
 def _free_port() -> int:
@@ -47,17 +83,29 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(notes: Path, index: Path, log_path: Path, host: str = "127.0.0.1",
-          env: dict[str, str] | None = None) -> Iterator[str]:
+def serve(
+    notes: Path, index: Path, log_path: Path, host: str = "127.0.0.1", env: dict[str, str] | None = None
+) -> Iterator[str]:
     """`notesqa ui` in a subprocess on a free port of ``host`` (loopback unless told), with ``env`` added to
     its environment; yields its URL on loopback."""
     port = _free_port()
-    env = {**os.environ, "NOTESQA_CORPUS_DIR": str(notes), "NOTESQA_INDEX_DIR": str(index),
-           "NOTESQA_DATA_DIR": str(index.parent / "data"), "NOTESQA_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    env = {
+        **os.environ,
+        "NOTESQA_CORPUS_DIR": str(notes),
+        "NOTESQA_INDEX_DIR": str(index),
+        "NOTESQA_DATA_DIR": str(index.parent / "data"),
+        "NOTESQA_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **(env or {}),
+    }
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "ui", "--host", host], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ui.cli", "ui", "--host", host],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.time() + 300
             while time.time() < deadline:
@@ -95,9 +143,18 @@ def chromium(url: str, height: int) -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=binary, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=binary,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": height})
             page.goto(url)
@@ -163,8 +220,10 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
         page.get_by_text("新对话 / New chat").click()
         page.locator("#question textarea").fill("XSS-7 项目的说明是什么?")
         page.locator("#ask").click()
-        page.wait_for_function("document.querySelector('#sources') && "
-                               "document.querySelector('#sources').innerText.includes('xss.md')", timeout=180_000)
+        page.wait_for_function(
+            "document.querySelector('#sources') && document.querySelector('#sources').innerText.includes('xss.md')",
+            timeout=180_000,
+        )
         page.wait_for_timeout(1000)
         assert "<script>alert(2)</script>" in page.locator("#sources").inner_text()  # shown as text
         assert page.locator("#sources script").count() == 0 and page.locator("#sources img").count() == 0
@@ -177,18 +236,20 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
 @pytest.mark.llm
 @pytest.mark.browser
 def test_browser_shows_the_quote_from_the_notes_before_the_model_writes(server: tuple[str, Path]) -> None:
-    from ui.app import REASONING_TITLE
+    from ui.render import REASONING_TITLE
 
     url, _ = server
     with chromium(url, height=1200) as page:
         # when each part first shows in the chat, by the page's own clock
-        page.evaluate("""([quote, reasoning]) => { window.seen = {};
+        page.evaluate(
+            """([quote, reasoning]) => { window.seen = {};
             new MutationObserver(() => { const t = document.querySelector('#chat')?.innerText || '';
                 const now = performance.now();
                 if (t.includes(quote) && !window.seen.quote) window.seen.quote = now;
                 if (t.includes(reasoning) && !window.seen.reasoning) window.seen.reasoning = now;
             }).observe(document.body, {subtree: true, childList: true, characterData: true}); }""",
-                      ["笔记原文", REASONING_TITLE.split(" ")[0]])
+            ["笔记原文", REASONING_TITLE.split(" ")[0]],
+        )
         page.locator("#question textarea").fill("Kosmos-1 有多少参数?")
         page.locator("#ask").click()
         page.wait_for_function("window.seen.quote", timeout=180_000)
@@ -246,7 +307,7 @@ def test_damaged_index_is_shown_and_reingest_repairs_it(tmp_path: Path) -> None:
 
 def test_evidence_is_labelled_as_a_quote_and_rendered_inert() -> None:
     from rag.turn import Evidence
-    from ui.app import EVIDENCE_TITLE, evidence_html, evidence_markdown
+    from ui.render import EVIDENCE_TITLE, evidence_html, evidence_markdown
 
     e = Evidence("a<b>.md", "c1", "第一行 <script>alert(1)</script>\n第二行", 10, 40, "T", ("H1", "H2"))
     md = evidence_markdown([e])

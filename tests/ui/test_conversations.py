@@ -13,14 +13,15 @@ import pytest
 
 from notesqa.settings import Settings
 from tests.helpers.fakes import CITE, FakeService, abstained
-from ui.app import reply_markdown, restored_chat
 from ui.chats import ChatStore, Conversation, Turn
+from ui.render import reply_markdown, restored_chat
 
 
 def test_a_stored_conversation_is_shown_with_its_sources_and_inert() -> None:
-    turns = (Turn(1, 0, "<b>Kosmos</b>?", "1.3B. [1]", 0.0, citations=[CITE]),
-             Turn(2, 1, "why", "笔记里没有找到这个问题的答案。", 0.0, abstained=True, reason="gate",
-                  notice="in English"))
+    turns = (
+        Turn(1, 0, "<b>Kosmos</b>?", "1.3B. [1]", 0.0, citations=[CITE]),
+        Turn(2, 1, "why", "笔记里没有找到这个问题的答案。", 0.0, abstained=True, reason="gate", notice="in English"),
+    )
     chat = restored_chat(Conversation("c1", "t", 0.0, 0.0, 2, turns))
     assert [m["role"] for m in chat] == ["user", "assistant", "user", "assistant"]
     assert chat[0]["content"] == "&lt;b&gt;Kosmos&lt;/b&gt;?"
@@ -42,8 +43,7 @@ def served(settings: Settings, service: FakeService) -> Iterator[Any]:
 
     from ui.app import launch
 
-    server = launch(settings.model_copy(update={"port": _free_port()}), block=False,
-                    backend=service)  # type: ignore[arg-type]
+    server = launch(settings.model_copy(update={"port": _free_port()}), block=False, backend=service)  # type: ignore[arg-type]
     client = None
     try:
         client = Client(server.url, verbose=False)
@@ -109,8 +109,7 @@ def test_thumbs_up_and_down_in_the_browser_are_stored_on_the_turn(ui_settings: S
     from ui.app import launch
 
     store = ChatStore.for_settings(ui_settings)
-    server = launch(ui_settings.model_copy(update={"port": _free_port()}), block=False,
-                    backend=FakeService())  # type: ignore[arg-type]
+    server = launch(ui_settings.model_copy(update={"port": _free_port()}), block=False, backend=FakeService())  # type: ignore[arg-type]
     try:
         with chromium(server.url, height=900) as page:
             page.locator("#question textarea").fill("Kosmos-1 有多少参数?")
