@@ -73,7 +73,7 @@ class ChatStoreError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Turn:
+class SavedTurn:
     """One finished question and answer, as shown to the user."""
 
     id: int
@@ -115,7 +115,7 @@ class Conversation:
     created: float
     updated: float
     turn_count: int = 0
-    turns: tuple[Turn, ...] = ()
+    turns: tuple[SavedTurn, ...] = ()
 
     @property
     def label(self) -> str:
@@ -223,7 +223,7 @@ class ChatStore:
 
     def append_turn(self, conversation_id: str, question: str, answer: str, *, abstained: bool = False,
                     reason: str = "", reasoning: str = "", notice: str = "", model: str = "", lang: str = "",
-                    citations: Sequence[Citation] = (), evidence: Sequence[Evidence] = ()) -> Turn:
+                    citations: Sequence[Citation] = (), evidence: Sequence[Evidence] = ()) -> SavedTurn:
         """Store a finished turn at the end of the conversation, committed before this returns."""
         now = time.time()
         with self._connect() as db:
@@ -246,10 +246,10 @@ class ChatStore:
             except BaseException:
                 db.rollback()
                 raise
-        return Turn(int(cur.lastrowid or 0), position, question, answer, now, abstained, reason, reasoning, notice,
+        return SavedTurn(int(cur.lastrowid or 0), position, question, answer, now, abstained, reason, reasoning, notice,
                     model, lang, list(citations), list(evidence))
 
-    def rate(self, turn_id: int, rating: int | None) -> Turn:
+    def rate(self, turn_id: int, rating: int | None) -> SavedTurn:
         """Record a thumbs up (1) or down (-1) on a turn, or clear it (None); committed before returning."""
         if rating not in (1, -1, None):
             raise ValueError("A rating is 1 (thumbs up), -1 (thumbs down) or None (cleared).")
@@ -269,7 +269,7 @@ class ChatStore:
             raise ChatNotFoundError(f"No turn {turn_id}.")
         return str(row[0])
 
-    def rated(self) -> list[tuple[Conversation, Turn]]:
+    def rated(self) -> list[tuple[Conversation, SavedTurn]]:
         """Every rated turn with its whole conversation (for the questions before it), oldest rating first."""
         with self._connect() as db:
             rows = db.execute("SELECT id, conversation_id FROM turns WHERE rating IS NOT NULL "
@@ -331,8 +331,8 @@ class ChatStore:
         return "\n---\n\n".join(self.get(i).to_markdown() for i in ids)
 
 
-def _turn(row: sqlite3.Row) -> Turn:
-    return Turn(row["id"], row["position"], row["question"], row["answer"], row["created"], bool(row["abstained"]),
+def _turn(row: sqlite3.Row) -> SavedTurn:
+    return SavedTurn(row["id"], row["position"], row["question"], row["answer"], row["created"], bool(row["abstained"]),
                 row["reason"], row["reasoning"], row["notice"], row["model"], row["lang"],
                 [Citation.from_dict(c) for c in json.loads(row["citations"])],
                 [Evidence.from_dict(e) for e in json.loads(row["evidence"])], row["rating"])

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.turn import Reason
-from ui.chats import ChatStore, Conversation, Turn
+from ui.chats import ChatStore, Conversation, SavedTurn
 
 REVIEW_DOWN_ANSWER = ("rated down: write the expected answer and keywords, or set type to unanswerable if the "
                       "notes do not cover it")
@@ -33,7 +33,7 @@ def _plain(answer: str) -> str:
     return re.sub(r"\s*(?:\[\d{1,2}\])+\s*$", "", answer).strip()
 
 
-def _quotes(turn: Turn) -> list[dict[str, str]]:
+def _quotes(turn: SavedTurn) -> list[dict[str, str]]:
     """The cited sentences (their spans in the cited passages), else the quotes shown before the answer."""
     out = []
     for c in turn.citations:
@@ -46,7 +46,7 @@ def _quotes(turn: Turn) -> list[dict[str, str]]:
     return list({(q["source"], q["quote"]): q for q in out}.values())
 
 
-def eval_record(conversation: Conversation, turn: Turn) -> dict[str, Any]:
+def eval_record(conversation: Conversation, turn: SavedTurn) -> dict[str, Any]:
     """One rated turn as an eval question (see the module docstring)."""
     from notesqa.text import language
     from rag.guard import answer_facts
