@@ -20,7 +20,8 @@ from ui.render import reply_markdown, restored_chat
 def test_a_stored_conversation_is_shown_with_its_sources_and_inert() -> None:
     turns = (
         SavedTurn(1, 0, "<b>Kosmos</b>?", "1.3B. [1]", 0.0, citations=[CITE]),
-        SavedTurn(2, 1, "why", "笔记里没有找到这个问题的答案。", 0.0, abstained=True, reason="gate", notice="in English"),
+        SavedTurn(2, 1, "why", "笔记里没有找到这个问题的答案。", 0.0, abstained=True, reason="gate",
+                  notice="in English"),
     )
     chat = restored_chat(Conversation("c1", "t", 0.0, 0.0, 2, turns))
     assert [m["role"] for m in chat] == ["user", "assistant", "user", "assistant"]
