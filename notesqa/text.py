@@ -36,13 +36,18 @@ def language(text: str) -> str:
     return "zh" if cjk and cjk > 2 * words else "en"
 
 
+OTHER_SCRIPT_SHARE = 0.5
+"""Least share of a question's letters in another script for it to count as written in another language (a
+Chinese or English question may quote a foreign name)."""
+
+
 def other_language(text: str) -> bool:
     """True when a question is written mostly in a script other than Chinese or Latin (e.g. Japanese
     kana, Korean, Cyrillic, Arabic): it is still answered (e5 is multilingual), in English, with a notice."""
     if _KANA.search(text):
         return True
     letters = [ch for ch in text if ch.isalpha()]
-    return bool(letters) and len(_OTHER_SCRIPT.findall(text)) * 2 >= len(letters)
+    return bool(letters) and len(_OTHER_SCRIPT.findall(text)) >= OTHER_SCRIPT_SHARE * len(letters)
 
 
 # --- function words ------------------------------------------------------------------------------------------

@@ -113,6 +113,11 @@ def sub_questions(question: str) -> list[str]:
     return parts if len(parts) > 1 else []
 
 
+LONG_LINE_CHARS = 120
+"""A line longer than this is a paragraph and is split into sentences; a shorter one (a table row, a list
+item, a heading) is one unit: rows and items are the natural unit of what they hold."""
+
+
 def _units(hit: Hit) -> list[tuple[int, int]]:
     """Sentences of a prose chunk; lines of tables, lists and code (rows are the natural unit there)."""
     text = hit.chunk.text
@@ -123,7 +128,7 @@ def _units(hit: Hit) -> list[tuple[int, int]]:
         pos = end + 1
         if not line.strip():
             continue
-        if len(line) > 120:
+        if len(line) > LONG_LINE_CHARS:
             spans.extend(split_sentences(text, start, end))
         else:
             spans.append((start, end))

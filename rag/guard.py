@@ -84,6 +84,10 @@ CJK_NAME_OVERLAP = 0.7
 ("加州消费者隐私法案" for "加利福尼亚消费者隐私法案", 6 of 8 bigrams), while an unrelated name of the same
 field shares one or two ("消费者权益保护法": 2 of 7)."""
 
+CJK_NAME_MIN_CHARS = 4
+"""Shortest Chinese name that may be mentioned in part: a name of two or three characters has too few bigrams
+for a share of them to say anything."""
+
 
 def _mentions(anchor: str, text: str) -> bool:
     """Whether ``text`` mentions ``anchor``: a Latin name as a whole word ("US" is not in "Using"), a
@@ -94,7 +98,7 @@ def _mentions(anchor: str, text: str) -> bool:
     if a in t:
         return True
     grams = {a[i : i + 2] for i in range(len(a) - 1)}
-    return len(a) >= 4 and sum(g in t for g in grams) >= CJK_NAME_OVERLAP * len(grams)
+    return len(a) >= CJK_NAME_MIN_CHARS and sum(g in t for g in grams) >= CJK_NAME_OVERLAP * len(grams)
 
 
 def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
