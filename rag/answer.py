@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class Answerer:
-    """Retrieves, gates, prompts the local model, and checks the answer against the passages."""
+    """Holds the index and the models, and answers a question by running the stages in order (``stream``)."""
 
     def __init__(self, settings: Settings, handle: IndexHandle | None = None):
         self.settings = settings
