@@ -32,10 +32,10 @@ PAGE_LABEL = re.compile(r"^pp?\. \d+(?:–\d+)?$")
 """A page in a heading path ("p. 3", "pp. 3–4"; :meth:`Outline.page_label`): it says where, not what about."""
 
 
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 """Bump when chunking changes in a way that must invalidate existing indexes (2: heading paths start with the
 note's folders and title; markdown is read with front matter and wikilinks rendered; 3: chunks store their
-tables)."""
+tables; 4: and the lines of their note's file)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,16 @@ class Chunk:
     tables: tuple[TableSpan, ...] = ()
     """The tables in ``text`` (offsets into ``text``): ``table_spans(text)``, found once when the note is
     chunked and stored in the index, so that questions do not parse them again."""
+    lines: tuple[int, ...] = ()
+    """``(first, last)``: the lines of the note's file the passage spans (1-based, inclusive), for citations
+    that point at the place; empty when the note's text is not its file's lines (PDF, Word, HTML)."""
+
+    def lines_of(self, start: int, end: int) -> tuple[int, ...]:
+        """The file lines of ``text[start:end]`` (offsets into ``text``); empty when the chunk has none."""
+        if not self.lines:
+            return ()
+        first = self.lines[0] + self.text.count("\n", 0, start)
+        return first, first + self.text.count("\n", start, max(start, end - 1))
 
     @property
     def nearest_heading(self) -> str:
@@ -96,6 +106,9 @@ class Outline:
     """Offset in the text where each page starts (page 1 first); empty for notes without pages."""
     link_lines: frozenset[int] = frozenset()
     """Start offsets of lines that only hold rendered links, embeds or images: never a heading or the title."""
+    first_line: int = 0
+    """The file's line number of the text's first line (:attr:`ingest.documents.Document.first_line`); 0: the
+    text is not the file's lines, and chunks carry no line range."""
 
     def page_label(self, start: int, end: int) -> str:
         """``"p. 3"`` for a passage on page 3, ``"pp. 3–4"`` across pages; empty without pages."""
@@ -451,6 +464,8 @@ class Chunker:
         blocks = _parse_blocks(text, link_lines)
         title = (outline.title if outline else "") or document_title(text, blocks, link_lines)
         folders = outline.folders if outline else ()
+        first_line = outline.first_line if outline else 0
+        breaks = [i for i, ch in enumerate(text) if ch == "\n"] if first_line else []
         chunks: list[Chunk] = []
         occurrences: dict[str, int] = {}
         for group in self._pack(self._units(text, blocks)):
@@ -468,7 +483,8 @@ class Chunker:
                 context = f"{context}\n{first.header}" if context else first.header
             nth = occurrences[body] = occurrences.get(body, -1) + 1  # identical passages in one note
             digest = hashlib.sha256(f"{source}\x00{nth}\x00{body}".encode()).hexdigest()[:20]
-            chunks.append(
-                Chunk(digest, source, title, headings, start, end, body, context, len(chunks), table_spans(body))
-            )
+            lines = (first_line + bisect.bisect_left(breaks, start),
+                     first_line + bisect.bisect_left(breaks, max(start, end - 1))) if first_line else ()
+            chunks.append(Chunk(digest, source, title, headings, start, end, body, context, len(chunks),
+                                table_spans(body), lines))
         return chunks

@@ -51,6 +51,10 @@ class Document:
     """Offset in ``text`` where each page starts (PDF)."""
     link_lines: frozenset[int] = frozenset()
     """Start offsets of lines that only hold rendered links, embeds or images (never headings)."""
+    first_line: int = 0
+    """The file's line number (1-based) of the text's first line, so a passage can say which lines of the file
+    it is (markdown after front matter: the line after it); 0 when the text is not the file's lines (PDF, Word,
+    HTML)."""
 
 
 class Unreadable(ValueError):

@@ -58,7 +58,8 @@ class Note:
     def outline(self) -> Outline:
         """Where the note stands (folders, title, pages), which leads its chunks' heading paths."""
         doc = self.document or Document("")
-        return Outline(PurePosixPath(self.source).parent.parts, doc.meta.title, doc.pages, doc.link_lines)
+        return Outline(PurePosixPath(self.source).parent.parts, doc.meta.title, doc.pages, doc.link_lines,
+                       doc.first_line)
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def read_document(path: Path, raw: bytes) -> Document:
     text, encoding = decoded
     if suffix in MARKDOWN_SUFFIXES:
         return read_markdown(text, encoding)
-    return Document(text, encoding=encoding)
+    return Document(text, encoding=encoding, first_line=1)
 
 
 def shown_text(path: Path) -> str:

@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,7 @@ def _chunk_from_record(rec: dict[str, Any]) -> Chunk:
         rec.get("context", ""),
         rec.get("position", 0),
         tables,
+        tuple(rec.get("lines", ())),
     )
 
 
@@ -162,6 +163,7 @@ def _chunk_record(chunk: Chunk, tokens: list[str]) -> dict[str, Any]:
     rec = asdict(chunk)
     rec["headings"] = list(chunk.headings)
     rec["tables"] = [asdict(t) for t in chunk.tables]
+    rec["lines"] = list(chunk.lines)
     rec["tokens"] = tokens
     return rec
 
@@ -194,14 +196,39 @@ class Index:
     def __len__(self) -> int:
         return len(self.order)
 
-    def dense_search(self, vector: list[float] | np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk id, cosine) by inner product of normalized vectors."""
-        if not self.order:
+    def dense_search(self, vector: list[float] | np.ndarray, k: int,
+                     only: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, cosine) by inner product of normalized vectors; with ``only``, among those
+        chunks alone (exactly, over their stored vectors)."""
+        if only is None:
+            if not self.order:
+                return []
+            return self.dense.search(list(map(float, vector)), min(k, len(self)))
+        ids = [i for i in self.order if i in only]
+        if not ids:
             return []
-        return self.dense.search(list(map(float, vector)), min(k, len(self)))
+        scores = self.vectors(ids) @ np.asarray(vector, dtype=np.float32)
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(ids[int(i)], float(scores[i])) for i in best]
 
-    def sparse_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        return self.sparse.search(query, k)
+    def sparse_search(self, query: str, k: int, only: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, BM25 score) with a positive score; with ``only``, among those chunks alone."""
+        if only is None:
+            return self.sparse.search(query, k)
+        scores = self.sparse.scores(query)
+        rows = [r for r, i in enumerate(self.sparse.ids) if i in only and r < len(scores) and scores[r] > 0]
+        rows.sort(key=lambda r: -scores[r])
+        return [(self.sparse.ids[r], float(scores[r])) for r in rows[:k]]
+
+    def link(self, source: str) -> str:
+        """A link that opens the note in the app it lives in (an Obsidian vault), or ``""``."""
+        from ingest.vault import obsidian_link
+
+        return obsidian_link(self.root, source)
+
+    def tags_by_note(self) -> dict[str, list[str]]:
+        """Each note's tags (front matter and ``#tags``), as the manifest keeps them."""
+        return {source: entry.tags for source, entry in self.manifest.files.items()}
 
     def vectors(self, ids: list[str]) -> np.ndarray:
         """Stored vectors of ``ids`` (rows in the same order)."""

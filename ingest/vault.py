@@ -21,7 +21,9 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ingest.chunking import code_spans
 from ingest.documents import Document, NoteMeta
@@ -67,7 +69,8 @@ def read_markdown(text: str, encoding: str = "") -> Document:
     rendered = "".join(out)
     meta = NoteMeta(title=front.get("title", ""), tags=_unique(tags), aliases=_unique(front.get("aliases", ())),
                     links=_unique(links), dates=front.get("dates", {}))
-    return Document(rendered, meta, encoding, link_lines=_link_lines(body, rendered))
+    first_line = text.count("\n", 0, len(text) - len(body)) + 1  # rendering keeps every line break
+    return Document(rendered, meta, encoding, link_lines=_link_lines(body, rendered), first_line=first_line)
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -175,3 +178,28 @@ def _link_lines(body: str, rendered: str) -> frozenset[int]:
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+APP_FOLDER = ".obsidian"
+"""The folder Obsidian keeps its settings in: the folder holding it is a vault."""
+
+
+def vault_of(folder: Path) -> Path | None:
+    """The Obsidian vault ``folder`` is in (it, or the nearest folder above it, holding ``.obsidian/``)."""
+    for place in (folder, *folder.parents):
+        if (place / APP_FOLDER).is_dir():
+            return place
+    return None
+
+
+def obsidian_link(root: Path, source: str) -> str:
+    """``obsidian://open?vault=…&file=…`` opening note ``source`` (relative to the notes folder ``root``) in
+    Obsidian, or ``""`` when the note is not in a vault. A markdown note is named without ``.md``, as Obsidian
+    names it."""
+    path = (root / source).resolve()
+    vault = vault_of(path.parent)
+    if vault is None:
+        return ""
+    name = path.relative_to(vault).as_posix()
+    name = name[:-3] if name.lower().endswith(".md") else name
+    return f"obsidian://open?vault={quote(vault.name, safe='')}&file={quote(name, safe='')}"

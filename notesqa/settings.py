@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,24 @@ BundledLLM = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 def _default_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "notesqa"
+
+
+class UnknownKnowledgeBaseError(ValueError):
+    """A knowledge base name the settings do not define."""
+
+
+class KnowledgeBase(BaseModel):
+    """A notes folder and the index built from it, switched to by name in the UI and the API."""
+
+    notes: Path
+    """The notes folder."""
+    index: Path
+    """Where its index lives (its own folder: two knowledge bases never share one)."""
+
+
+KB_NAME = r"^[A-Za-z0-9_\-\u4e00-\u9fff]{1,40}$"
+"""A knowledge base's name: letters, digits, ``_``, ``-`` or Chinese characters, as it appears in model ids
+(``qwen2.5-coder-1.5b@reading``)."""
 
 
 class Settings(BaseSettings):
@@ -38,6 +56,14 @@ class Settings(BaseSettings):
 
     index_dir: Path = Path(".notesqa/index")
     """Index directory (manifest, dense vectors, BM25). Several knowledge bases can live side by side."""
+
+    knowledge_base: str = Field(default="notes", pattern=KB_NAME)
+    """The name ``corpus_dir`` and ``index_dir`` go by when the UI and the API offer several knowledge bases."""
+
+    knowledge_bases: dict[str, KnowledgeBase] = Field(default_factory=dict)
+    """More knowledge bases to switch to, by name: ``[knowledge_bases.reading]`` with ``notes = "…"`` and
+    ``index = "…"`` in ``notesqa.toml`` (or ``NOTESQA_KNOWLEDGE_BASES`` as JSON). The one of ``corpus_dir`` and
+    ``index_dir`` comes first."""
 
     cache_dir: Path = Field(default_factory=_default_cache)
     """Where converted / reassembled bundled models are written once (e5 folder, GGUF files)."""
@@ -183,6 +209,31 @@ class Settings(BaseSettings):
 
     max_question_chars: int = Field(default=2000, ge=10)
     """Longer questions are refused with a clear message."""
+
+    @field_validator("knowledge_bases")
+    @classmethod
+    def _names(cls, value: dict[str, KnowledgeBase]) -> dict[str, KnowledgeBase]:
+        import re
+
+        bad = [name for name in value if not re.match(KB_NAME, name)]
+        if bad:
+            raise ValueError(f"knowledge base names may hold letters, digits, _ and - only: {', '.join(bad)}")
+        return value
+
+    def knowledge_base_names(self) -> list[str]:
+        """Every knowledge base by name, the configured ``corpus_dir``/``index_dir`` first."""
+        return [self.knowledge_base, *(n for n in self.knowledge_bases if n != self.knowledge_base)]
+
+    def for_knowledge_base(self, name: str | None) -> Settings:
+        """These settings with the notes folder and index of knowledge base ``name`` (``None``: the first);
+        ``UnknownKnowledgeBaseError`` for an unknown name."""
+        if not name or name == self.knowledge_base:
+            return self
+        if name not in self.knowledge_bases:
+            names = ", ".join(self.knowledge_base_names())
+            raise UnknownKnowledgeBaseError(f"No knowledge base {name!r}; there are: {names}.")
+        kb = self.knowledge_bases[name]
+        return self.model_copy(update={"corpus_dir": kb.notes, "index_dir": kb.index, "knowledge_base": name})
 
     @classmethod
     def settings_customise_sources(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from ingest.chunking import LIST_ITEM, Chunk
@@ -16,6 +16,7 @@ from rag import guard, prompts
 from rag.genre import GenreCheck
 from rag.intent import IntentClassifier
 from rag.retrieve import Hit, HybridRetriever, IndexHandle
+from rag.scope import Scope
 from rag.stages.cite import cite
 from rag.stages.compose import compose
 from rag.stages.decide import decide
@@ -39,11 +40,11 @@ class Answerer:
         self._llm: Any = None
 
     # --- retrieval ---------------------------------------------------------------------------
-    def retriever(self) -> HybridRetriever:
-        return self.handle.retriever()
+    def retriever(self, scope: Scope | None = None) -> HybridRetriever:
+        return self.handle.retriever(scope)
 
-    def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
-        return self.retriever()(question, k)
+    def retrieve(self, question: str, k: int | None = None, scope: Scope | None = None) -> list[Hit]:
+        return self.retriever(scope)(question, k)
 
     @cached_property
     def sentence_embeddings(self) -> E5Embeddings:
@@ -119,20 +120,22 @@ class Answerer:
             return llm.read_prefix(two, self.settings.cache_dir)
 
     # --- answering -----------------------------------------------------------------------------
-    def answer(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+    def answer(self, question: str, history: Sequence[tuple[str, str]] = (), scope: Scope | None = None) -> Answer:
         """Answer without streaming (consumes :meth:`stream`)."""
         final = None
-        for item in self.stream(question, history):
+        for item in self.stream(question, history, scope):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
         return final
 
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event | Answer]:
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = (),
+               scope: Scope | None = None) -> Iterator[Event | Answer]:
         """Yield ``Event``s as the stages produce them (evidence, reasoning and answer deltas), then the final
-        ``Answer``.
+        ``Answer``; with a ``scope``, only from the notes in it.
 
-        Raises ``guard.QuestionError`` for an empty or over-long question.
+        Raises ``guard.QuestionError`` for an empty or over-long question and ``ScopeError`` for a scope that
+        holds no note.
         """
         turn = prepare(question, history, self.settings.max_question_chars, time.perf_counter())
         if turn.result.notice:
@@ -141,18 +144,23 @@ class Answerer:
         if declined:
             yield declined
             return
+        retriever = self.retriever(scope)  # a scope naming no note fails here, before the model runs
+        if scope is not None:
+            turn.result.scope = scope.to_dict()
+            yield Event(EventKind.NOTICE, f"Searching only {scope.describe()} ({len(retriever.notes or ())} notes).")
         several = parts(turn, self.settings.decompose_questions)
-        yield from compose(turn, several, self._one) if several else self._one(turn)
+        yield from compose(turn, several, partial(self._one, retriever=retriever)) if several else self._one(
+            turn, retriever)
 
-    def _one(self, turn: Turn) -> Iterator[Event | Answer]:
+    def _one(self, turn: Turn, retriever: HybridRetriever) -> Iterator[Event | Answer]:
         """One question (or part): retrieve, decide, select, generate, verify, cite."""
         s = self.settings
         k = max(s.top_k, s.context_passages)
-        retrieve(turn, self.retriever(), k)
+        retrieve(turn, retriever, k)
         stopped = decide(turn, s, self._notes_of)
         if stopped is None:
-            yield from widen(turn, self.retriever(), k, self.llm, self.sentence_embeddings, self._notes_of, s)
-            stopped = yield from select(turn, self.retriever(), self.sentence_embeddings, s)
+            yield from widen(turn, retriever, k, self.llm, self.sentence_embeddings, self._notes_of, s)
+            stopped = yield from select(turn, retriever, self.sentence_embeddings, s)
         if stopped is not None:
             yield stopped
             return

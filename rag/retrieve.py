@@ -10,6 +10,7 @@ from ingest.chunking import Chunk
 from ingest.embeddings import E5Embeddings, get_embeddings
 from ingest.store import Index, IndexCorruptError, current_generation, load_index, signature
 from notesqa.settings import Settings
+from rag.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Hit:
     def as_dict(self) -> dict[str, object]:
         return {"source": self.chunk.source, "chunk_id": self.chunk.id, "text": self.chunk.text,
                 "score": round(self.score, 6), "dense": self.dense, "bm25": self.bm25,
-                "start": self.chunk.start, "end": self.chunk.end, "title": self.chunk.title,
+                "start": self.chunk.start, "end": self.chunk.end, "lines": list(self.chunk.lines),
+                "title": self.chunk.title,
                 "headings": list(self.chunk.headings)}
 
 
@@ -41,18 +43,24 @@ def rrf(rankings: list[tuple[list[str], float]], k: int) -> dict[str, float]:
 
 
 class HybridRetriever:
-    """Callable ``retriever(query, k) -> list[Hit]`` over one loaded index generation."""
+    """Callable ``retriever(query, k) -> list[Hit]`` over one loaded index generation, optionally only over the
+    notes in a ``Scope`` (``ScopeError`` when it holds none)."""
 
-    def __init__(self, index: Index, embeddings: E5Embeddings, settings: Settings):
+    def __init__(self, index: Index, embeddings: E5Embeddings, settings: Settings, scope: Scope | None = None):
         self.index = index
         self.embeddings = embeddings
         self.settings = settings
+        self.scope = scope
+        self.notes: list[str] | None = scope.notes(index.tags_by_note()) if scope else None
+        """The notes in scope (``None``: every note)."""
+        self.only: frozenset[str] | None = None if self.notes is None else frozenset(
+            c.id for source in self.notes for c in index.note_chunks(source))
 
     def dense(self, query: str, k: int) -> list[tuple[str, float]]:
-        return self.index.dense_search(self.embeddings.embed_query(query), k)
+        return self.index.dense_search(self.embeddings.embed_query(query), k, self.only)
 
     def bm25(self, query: str, k: int) -> list[tuple[str, float]]:
-        return self.index.sparse_search(query, k)
+        return self.index.sparse_search(query, k, self.only)
 
     def __call__(self, query: str, k: int | None = None, also: Sequence[str] = ()) -> list[Hit]:
         """Top ``k`` chunks for ``query``; ``also`` are other renderings of it (e.g. a translation) whose
@@ -114,5 +122,5 @@ class IndexHandle:
                 self._index = index
             return self._index
 
-    def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.get(), get_embeddings(self.settings), self.settings)
+    def retriever(self, scope: Scope | None = None) -> HybridRetriever:
+        return HybridRetriever(self.get(), get_embeddings(self.settings), self.settings, scope)

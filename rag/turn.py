@@ -60,11 +60,22 @@ class NoteText:
     end: int
     title: str = ""
     headings: tuple[str, ...] = ()
+    lines: tuple[int, ...] = ()
+    """``(first, last)`` lines of the note's file (1-based, inclusive); empty for notes without lines (PDF:
+    the page is in ``headings``)."""
 
     @property
     def path(self) -> str:
         """Where in the note: its heading path, else its title."""
         return " › ".join(self.headings) or self.title
+
+    @property
+    def line_label(self) -> str:
+        """``"lines 12–18"``, ``"line 12"``, or empty."""
+        if not self.lines:
+            return ""
+        first, last = self.lines
+        return f"line {first}" if first == last else f"lines {first}–{last}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: tuples as lists."""
@@ -129,6 +140,9 @@ class Answer:
     """What the request was read as (``rag.intent.Intent``); "" when a first filter declined it before."""
     evidence: list[Evidence] = field(default_factory=list)
     """The quotes from the notes shown before the model's answer."""
+    scope: dict[str, list[str]] = field(default_factory=dict)
+    """The folders/patterns (``in``) and ``tags`` the question was restricted to (``rag.scope.Scope``); empty:
+    every note."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

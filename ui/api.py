@@ -9,13 +9,17 @@ How an answer comes back:
 
 - ``message.content`` is the checked answer with its sources as markdown footnotes (``[^1]: note.md › heading``),
   so any chat client shows them; abstentions and declines are ordinary assistant text.
-- ``message.citations`` lists the cited passages (n, source, title, headings, chunk_id, start, end, text, spans);
+- ``message.citations`` lists the cited passages (n, source, title, headings, chunk_id, start, end, lines, text,
+  spans, and ``link``: an ``obsidian://`` link for a note in an Obsidian vault, else "");
   ``message.notesqa`` says whether the system abstained (``abstained``, ``reason``) and which quotes from the
   notes it showed first (``evidence``).
 - Streamed, the quotes from the notes and the model's reasoning arrive first as ``delta.reasoning_content``
   (shown as "thinking" by clients that know it, ignored by others); the answer text is sent once it has been
   checked against the notes, in the last chunk, which also carries ``citations`` and ``notesqa``. A draft the
   check would withdraw is never sent, because a chat client cannot take back streamed text.
+
+A request may narrow the notes searched with ``"scope": {"in": ["papers/"], "tags": ["rag"]}`` (chat and search;
+``rag.scope.Scope``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -40,6 +44,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from notesqa.settings import Settings
+from rag.scope import Scope, ScopeError
 from rag.turn import Answer, Event, EventKind
 from ui.chats import ChatNotFoundError, ChatStore, title_from, with_footnotes
 
@@ -72,12 +77,22 @@ class Service(Protocol):
     @property
     def default_model(self) -> str: ...
 
-    def stream(self, model: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event | Answer]:
+    def stream(self, model: str, question: str, history: Sequence[tuple[str, str]] = (),
+               scope: Scope | None = None) -> Iterator[Event | Answer]:
         ...
 
-    def search(self, query: str, k: int) -> list[dict[str, Any]]: ...
+    def model_ids(self) -> list[str]: ...
 
-    def knowledge_base(self) -> dict[str, Any]: ...
+    def split_model(self, model: str) -> tuple[str, str | None]: ...
+
+    def knowledge_bases(self) -> list[str]: ...
+
+    def search(self, query: str, k: int, scope: Scope | None = None, kb: str | None = None) -> list[dict[str, Any]]:
+        ...
+
+    def link(self, source: str, kb: str | None = None) -> str: ...
+
+    def knowledge_base(self, kb: str | None = None) -> dict[str, Any]: ...
 
 
 class ApiError(Exception):
@@ -104,6 +119,8 @@ def api_error(exc: BaseException) -> ApiError:
         return exc
     if isinstance(exc, QuestionError):
         return ApiError(400, str(exc), param="messages", code="invalid_question")
+    if isinstance(exc, ScopeError):
+        return ApiError(400, str(exc), param="scope", code="invalid_scope")
     if isinstance(exc, IndexMissingError):
         return ApiError(503, f"{exc} (run `notesqa ingest`)", kind="server_error", code="no_index")
     if isinstance(exc, IndexCorruptError):
@@ -128,6 +145,16 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False
     """``stream_options.include_usage``: a last chunk with the token counts."""
+    scope: Scope | None = None
+    """The notes to answer from (``"scope": {"in": [...], "tags": [...]}``); ``None``: all."""
+
+
+def parse_scope(body: Mapping[str, Any]) -> Scope | None:
+    """The request's ``scope`` field (``ApiError`` when it is malformed)."""
+    try:
+        return Scope.from_dict(body.get("scope"))
+    except ScopeError as exc:
+        raise ApiError(400, str(exc), param="scope", code="invalid_scope") from exc
 
 
 def _text(content: Any, where: str) -> str:
@@ -188,11 +215,23 @@ def parse_chat_request(body: Any, models: Sequence[str], default_model: str) -> 
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise ApiError(400, "'stream_options' must be an object.", param="stream_options")
-    return ChatRequest(turns[-1][1], history, model, stream, bool(options.get("include_usage")))
+    return ChatRequest(turns[-1][1], history, model, stream, bool(options.get("include_usage")), parse_scope(body))
 
 
-def parse_search_request(body: Any, default_k: int) -> tuple[str, int]:
-    """``(query, k)`` from a ``/v1/search`` body: ``{"query": str, "k": int}`` (``top_k`` is accepted too)."""
+@dataclass(frozen=True)
+class SearchRequest:
+    """A parsed ``/v1/search`` request."""
+
+    query: str
+    k: int
+    scope: Scope | None = None
+    knowledge_base: str | None = None
+    """Which knowledge base to search (``None``: the first)."""
+
+
+def parse_search_request(body: Any, default_k: int, knowledge_bases: Sequence[str] = ()) -> SearchRequest:
+    """A ``/v1/search`` body: ``{"query": str, "k": int, "scope": {...}, "knowledge_base": str}`` (``top_k`` is
+    accepted for ``k``)."""
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     query = body.get("query")
@@ -201,7 +240,11 @@ def parse_search_request(body: Any, default_k: int) -> tuple[str, int]:
     k = body.get("k", body.get("top_k", default_k))
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SEARCH_K:
         raise ApiError(400, f"'k' must be an integer from 1 to {MAX_SEARCH_K}.", param="k")
-    return query, k
+    kb = body.get("knowledge_base")
+    if kb is not None and kb not in knowledge_bases:
+        raise ApiError(400, f"Unknown knowledge base {kb!r}; there are: {', '.join(knowledge_bases)}.",
+                       param="knowledge_base", code="knowledge_base_not_found")
+    return SearchRequest(query, k, parse_scope(body), kb)
 
 
 def check_access(authorization: str | None, host: str | None, api_key: str | None, loopback: bool) -> None:
@@ -228,9 +271,10 @@ def answer_content(answer: Answer) -> str:
     return f"*{answer.notice}*\n\n{text}" if answer.notice else text
 
 
-def extras(answer: Answer) -> dict[str, Any]:
-    """The fields added to OpenAI's message: ``citations`` and ``notesqa`` (abstained, reason, evidence)."""
-    return {"citations": [c.to_dict() for c in answer.citations],
+def extras(answer: Answer, link: Callable[[str], str] = lambda source: "") -> dict[str, Any]:
+    """The fields added to OpenAI's message: ``citations`` (each with the ``link`` that opens its note, if any)
+    and ``notesqa`` (abstained, reason, evidence)."""
+    return {"citations": [{**c.to_dict(), "link": link(c.source)} for c in answer.citations],
             "notesqa": {"abstained": answer.abstained, "reason": answer.reason,
                         "evidence": [e.to_dict() for e in answer.evidence]}}
 
@@ -261,13 +305,13 @@ def chat_completion(request: ChatRequest, service: Service, *, completion_id: st
     rated."""
     completion_id = completion_id or _new_id()
     try:
-        answer = _final(service.stream(request.model, request.question, request.history))
+        answer = _final(service.stream(request.model, request.question, request.history, request.scope))
     except Exception as exc:
         raise api_error(exc) from exc
     if recent is not None:
         recent.add(completion_id, request, answer)
     message = {"role": "assistant", "content": answer_content(answer), "reasoning_content": answer.reasoning or None,
-               **extras(answer)}
+               **extras(answer, partial(service.link, kb=service.split_model(request.model)[1]))}
     return {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
             "model": request.model, "system_fingerprint": None,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
@@ -290,7 +334,7 @@ def chat_completion_chunks(request: ChatRequest, service: Service, *, completion
                 "system_fingerprint": None,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
 
-    items = service.stream(request.model, request.question, request.history)
+    items = service.stream(request.model, request.question, request.history, request.scope)
     try:
         first = next(items)
     except StopIteration as exc:  # pragma: no cover - Answerer.stream always yields an Answer
@@ -327,7 +371,8 @@ def chat_completion_chunks(request: ChatRequest, service: Service, *, completion
         recent.add(cid, request, final)
     if not reasoned and final.reasoning:  # a decline's reason, known only at the end
         yield chunk({"reasoning_content": final.reasoning})
-    yield chunk({"content": answer_content(final), **extras(final)}, "stop")
+    link = partial(service.link, kb=service.split_model(request.model)[1])
+    yield chunk({"content": answer_content(final), **extras(final, link)}, "stop")
     if request.include_usage:
         yield {**chunk({}), "choices": [], "usage": usage(final)}
 
@@ -346,20 +391,23 @@ SSE_DONE = b"data: [DONE]\n\n"
 
 
 def list_models(service: Service, created: int = 0) -> dict[str, Any]:
-    """``/v1/models``: the model choices, each answering from the one knowledge base (the index) it describes."""
-    kb = service.knowledge_base()
+    """``/v1/models``: each model choice on each knowledge base (``model@name`` for all but the first), with the
+    knowledge base (notes folder, index) it answers from."""
+    about = {kb: service.knowledge_base(kb) for kb in service.knowledge_bases()}
+    first = service.knowledge_bases()[0]
     return {"object": "list", "data": [{"id": m, "object": "model", "created": created, "owned_by": "notesqa",
-                                        "knowledge_base": kb} for m in service.models()]}
+                                        "knowledge_base": about[service.split_model(m)[1] or first]}
+                                       for m in service.model_ids()]}
 
 
-def search(query: str, k: int, service: Service) -> dict[str, Any]:
+def search(request: SearchRequest, service: Service) -> dict[str, Any]:
     """``/v1/search``: the top ``k`` passages for ``query`` (hybrid retrieval, no model), best first, with
     their fused score, dense similarity, BM25 score and where they are."""
     from rag.guard import clean_question
 
     try:
-        query = clean_question(query, service.settings.max_question_chars)
-        hits = service.search(query, k)
+        query = clean_question(request.query, service.settings.max_question_chars)
+        hits = service.search(query, request.k, request.scope, request.knowledge_base)
     except Exception as exc:
         raise api_error(exc) from exc
     data = []
@@ -368,7 +416,7 @@ def search(query: str, k: int, service: Service) -> dict[str, Any]:
         data.append({"object": "search.result", "rank": rank, "score": h["score"], "dense": h.get("dense"),
                      "bm25": h.get("bm25"), "source": h["source"], "title": h.get("title", ""),
                      "headings": h.get("headings", []), "path": where, "chunk_id": h["chunk_id"],
-                     "start": h["start"], "end": h["end"], "text": h["text"]})
+                     "start": h["start"], "end": h["end"], "lines": h.get("lines", []), "text": h["text"]})
     return {"object": "list", "query": query, "data": data}
 
 
@@ -555,12 +603,12 @@ def create_api(service: Service, *, api_key: str | None, loopback: bool, store: 
 
     @app.post("/v1/search", dependencies=auth)
     async def search_route(request: Request) -> Response:
-        query, k = parse_search_request(await json_body(request), service.settings.top_k)
-        return JSONResponse(await run_in_threadpool(search, query, k, service))
+        req = parse_search_request(await json_body(request), service.settings.top_k, service.knowledge_bases())
+        return JSONResponse(await run_in_threadpool(search, req, service))
 
     @app.post("/v1/chat/completions", dependencies=auth)
     async def chat_completions(request: Request) -> Response:
-        req = parse_chat_request(await json_body(request), service.models(), service.default_model)
+        req = parse_chat_request(await json_body(request), service.model_ids(), service.default_model)
         if not req.stream:
             return JSONResponse(await run_in_threadpool(partial(chat_completion, req, service, recent=recent)))
         pump = _Pump(chat_completion_chunks(req, service, recent=recent), asyncio.get_running_loop())

@@ -52,9 +52,12 @@ def build_app(settings: Settings, backend: Backend | None = None) -> Any:
     with gr.Blocks(title="notesqa · 笔记问答") as demo:
         sidebar = build_sidebar(store, store_problem)
         gr.Markdown(HEADER)
-        status = build_status(settings)
-        build_chat_tab(demo, settings, backend, store, store_problem, sidebar)
-        build_notes_tab(settings, status)
+        names = backend.knowledge_bases()
+        kb = gr.Dropdown(choices=names, value=names[0], label="知识库 / knowledge base", visible=len(names) > 1,
+                         elem_id="kb")
+        status = build_status(backend, kb)
+        scope = build_chat_tab(demo, settings, backend, store, store_problem, sidebar, kb)
+        build_notes_tab(backend, status, kb, scope)
     demo.queue(default_concurrency_limit=1)
     return demo
 

@@ -18,9 +18,10 @@ from typing import Any, NamedTuple
 
 from ingest.loaders import NotesError
 from ingest.store import IndexCorruptError, IndexMissingError
-from notesqa.settings import Settings
+from notesqa.settings import Settings, UnknownKnowledgeBaseError
 from rag.guard import QuestionError
 from rag.llm import ModelFileError
+from rag.scope import Scope, ScopeError
 from rag.turn import Answer, Event, EventKind
 from ui.backend import Backend, model_choices
 from ui.chats import ChatNotFoundError, ChatStore, ChatStoreError
@@ -44,9 +45,11 @@ EXAMPLES = [
 ]
 """Questions a first-time user can click (about the default corpus)."""
 
-ANSWER_ERRORS = (QuestionError, IndexMissingError, IndexCorruptError, ModelFileError, NotesError)
+ANSWER_ERRORS = (QuestionError, IndexMissingError, IndexCorruptError, ModelFileError, NotesError, ScopeError,
+                 UnknownKnowledgeBaseError)
 """Problems that end an answer with their message in the chat (a refused question, no or a damaged index, a
-missing model file, an unreadable notes folder)."""
+missing model file, an unreadable notes folder, a scope that holds no note, a knowledge base no longer
+configured)."""
 
 SAVE_ERRORS = (ChatStoreError, ChatNotFoundError, OSError, sqlite3.Error)
 """Problems saving a finished turn: the answer is still shown, marked as not saved."""
@@ -141,19 +144,22 @@ def stream_answer(
     model: str,
     conversation: str | None,
     turn_ids: dict[int, int],
+    scope: list[str] | None = None,
+    kb: str | None = None,
 ) -> Iterator[ChatView]:
-    """Answer one question with ``model`` from ``passages`` passages, as the chat updates while it streams. The
-    finished turn is saved to the conversation (created with the first turn) before the last update, which
-    carries the answer's sources."""
+    """Answer one question with ``model`` from ``passages`` passages of knowledge base ``kb`` (the first when
+    ``None``), only from the notes in ``scope`` (folders and ``#tags``; all when empty), as the chat updates
+    while it streams. The finished turn is saved to the
+    conversation (created with the first turn) before the last update, which carries the answer's sources."""
     turn = _Turn(chat, message, show_reasoning)
     try:
-        answerer = backend.answerer(model, passages)
+        answerer = backend.answerer(model, passages, kb)
         waiting = answerer.waiting
         if waiting:
             turn.reply["content"] = f"⏳ 排队中，前面还有 {waiting} 个问题 / queued: {waiting} ahead of you"
         yield ChatView(turn.messages(), "", history, "", conversation, turn_ids)
         final = None
-        for item in answerer.stream(message, history=[tuple(p) for p in history]):
+        for item in answerer.stream(message, [tuple(p) for p in history], Scope.from_items(scope or ())):
             if isinstance(item, Answer):
                 final = item
             elif isinstance(item, Event) and turn.show(item):
@@ -171,8 +177,18 @@ def stream_answer(
             turn_ids = {**turn_ids, len(turn.messages()) - 1: turn_id}
     except SAVE_ERRORS as exc:
         turn.reply["content"] += f"\n\n⚠️ 未保存 / not saved: {html.escape(str(exc))}"
-    panel = sources_html(final, answerer.handle.get().note_text)
+    index = answerer.handle.get()
+    panel = sources_html(final, index.note_text, index.link)
     yield ChatView(turn.messages(), panel, history, "", conversation, turn_ids)
+
+
+def scope_choices(backend: Backend, kb: str | None = None) -> list[str]:
+    """The folders and ``#tags`` a question to knowledge base ``kb`` can be narrowed to (none without a usable
+    index)."""
+    try:
+        return Scope.choices(backend.index(kb).get().tags_by_note())
+    except (IndexMissingError, IndexCorruptError, OSError):
+        return []
 
 
 def save_turn(
@@ -233,19 +249,21 @@ def conversation_choices(
     return choices, selected if selected in {i for _, i in choices} else None
 
 
-def _note_text(backend: Backend) -> Callable[[str], str]:
-    """``Index.note_text`` of the loaded index, a damaged index reading as an unreadable note."""
+def _note_text(backend: Backend, kb: str | None = None) -> Callable[[str], str]:
+    """``Index.note_text`` of knowledge base ``kb``'s loaded index, a damaged index reading as an unreadable
+    note."""
 
     def note_text(source: str) -> str:
         try:
-            return backend.handle.get().note_text(source)
+            return backend.index(kb).get().note_text(source)
         except IndexCorruptError as exc:  # shown as "not readable any more", like a deleted note
             raise ValueError(str(exc)) from exc
 
     return note_text
 
 
-def load_conversation(backend: Backend, store: ChatStore | None, conversation: str | None) -> tuple[ChatView, str, str]:
+def load_conversation(backend: Backend, store: ChatStore | None, conversation: str | None,
+                      kb: str | None = None) -> tuple[ChatView, str, str]:
     """Continue a stored conversation: its turns in the chat, its history for follow-ups, the latest answer's
     sources in the panel. Returns the chat, the conversation's title and what the sidebar says."""
     if store is None or not conversation:
@@ -258,7 +276,7 @@ def load_conversation(backend: Backend, store: ChatStore | None, conversation: s
     if c.turns:
         last = c.turns[-1]
         panel = sources_html(
-            Answer(question=last.question, answer=last.answer, citations=last.citations), _note_text(backend)
+            Answer(question=last.question, answer=last.answer, citations=last.citations), _note_text(backend, kb)
         )
     turn_ids = {2 * i + 1: t.id for i, t in enumerate(c.turns)}  # restored_chat: question, answer, ...
     return ChatView(restored_chat(c), panel, [list(p) for p in c.history()], "", c.id, turn_ids), c.title, ""
@@ -326,9 +344,11 @@ def build_chat_tab(
     store: ChatStore | None,
     store_problem: str,
     sidebar: Sidebar,
-) -> None:
-    """The chat tab (inside ``demo``), wired to the handlers above and to the ``sidebar``. The functions here only
-    bind this app's state to them and turn their values into Gradio updates; their names are the API's."""
+    kb: Any = None,
+) -> Any:
+    """The chat tab (inside ``demo``), wired to the handlers above, to the ``sidebar`` and to the knowledge base
+    dropdown ``kb`` (none: the first knowledge base). The functions here only bind this app's state to them
+    and turn their values into Gradio updates; their names are the API's. Returns the folder/tag selector."""
     import gradio as gr
 
     with gr.Tab("问答 / Chat"):
@@ -352,6 +372,10 @@ def build_chat_tab(
                 1, 5, value=settings.context_passages, step=1, label="提示中的段落数 / passages given to the model"
             )
             show_reasoning = gr.Checkbox(value=True, label="显示思考过程 / show reasoning")
+            # its choices are filled when it gets the focus: building the page loads no index
+            scope = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True,
+                                label="只在这些文件夹 / #标签中搜索 / search only in these folders / #tags",
+                                elem_id="scope")
             choices = model_choices(settings)
             model = gr.Dropdown(
                 choices=choices, value=choices[0] if settings.llm_path else settings.llm, label="模型 / model"
@@ -367,10 +391,17 @@ def build_chat_tab(
         model: str,
         conv: str | None,
         turn_ids: dict[int, int],
+        places: list[str],
+        name: str | None = None,
     ) -> Iterator[ChatView]:
         """Answer one question, streaming into the chat; the finished turn is saved to the conversation
         (created with the first turn) before the last update is shown."""
-        yield from stream_answer(backend, store, message, chat, pairs, passages, show_reasoning, model, conv, turn_ids)
+        yield from stream_answer(backend, store, message, chat, pairs, passages, show_reasoning, model, conv, turn_ids,
+                                 places, name)
+
+    def refresh_scope(name: str | None = None) -> Any:
+        """The folders and tags of the index as it is now (notes may have been added since the page opened)."""
+        return gr.update(choices=scope_choices(backend, name))
 
     def rate(turn_ids: dict[int, int], like: gr.LikeData) -> str:
         """👍/👎 on an answer: stored on its turn at once (a quote or the reasoning is not rated)."""
@@ -385,10 +416,10 @@ def build_chat_tab(
         listed, value = conversation_choices(store, selected)
         return gr.update(choices=listed, value=value)
 
-    def open_conversation(conv: str | None) -> tuple[Any, ...]:
+    def open_conversation(conv: str | None, name: str | None = None) -> tuple[Any, ...]:
         """Continue a stored conversation: its turns in the chat, its history for follow-ups, the latest
         answer's sources in the panel."""
-        view, title, message = load_conversation(backend, store, conv)
+        view, title, message = load_conversation(backend, store, conv, name)
         return *view, title, message
 
     def rename_conversation(conv: str | None, title: str) -> tuple[Any, str]:
@@ -404,7 +435,9 @@ def build_chat_tab(
         return *empty_view(), gr.update(value=None), ""
 
     conv, turn_ids = sidebar.conversation, sidebar.turn_ids
-    ask_inputs = [box, chatbot, history, passages, show_reasoning, model, conv, turn_ids]
+    chosen = [kb] if kb is not None else []
+    ask_inputs = [box, chatbot, history, passages, show_reasoning, model, conv, turn_ids, scope, *chosen]
+    scope.focus(refresh_scope, chosen or None, scope, queue=False)
     ask_outputs = [chatbot, sources, history, box, conv, turn_ids]  # ChatView's fields
     for trigger in (send.click, box.submit):
         trigger(respond, ask_inputs, ask_outputs, concurrency_id="llm").then(
@@ -414,7 +447,8 @@ def build_chat_tab(
     new_chat.click(start_new_chat, None, new_chat_outputs, queue=False)
     chatbot.clear(start_new_chat, None, new_chat_outputs, queue=False)
     sidebar.conversations.input(
-        open_conversation, sidebar.conversations, [*ask_outputs, sidebar.title, sidebar.message], queue=False
+        open_conversation, [sidebar.conversations, *chosen], [*ask_outputs, sidebar.title, sidebar.message],
+        queue=False
     )
     renamed = [sidebar.conversations, sidebar.message]
     sidebar.rename.click(rename_conversation, [conv, sidebar.title], renamed, queue=False)
@@ -424,3 +458,4 @@ def build_chat_tab(
     )
     chatbot.like(rate, turn_ids, sidebar.message, queue=False)
     demo.load(conversation_list, None, sidebar.conversations, queue=False)
+    return scope

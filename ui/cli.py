@@ -28,10 +28,18 @@ app = typer.Typer(
 IndexOpt = Annotated[
     Path | None, typer.Option("--index", help="Index directory (default: settings.index_dir).")
 ]
+KbOpt = Annotated[str | None, typer.Option(
+    "--kb", help="A knowledge base named in settings.knowledge_bases: its notes folder and index.")]
 
 
-def _settings(index: Path | None = None, **overrides: object) -> Settings:
+def _settings(index: Path | None = None, kb: str | None = None, **overrides: object) -> Settings:
+    from notesqa.settings import UnknownKnowledgeBaseError
+
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = settings.for_knowledge_base(kb)
+    except UnknownKnowledgeBaseError as exc:
+        _fail(str(exc))
     if index is not None:
         settings.index_dir = index
     return settings
@@ -67,27 +75,40 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Notes folder or files (default: the corpus).")] = None,
     index: IndexOpt = None,
+    kb: KbOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything from scratch.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the summary.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object with the summary; progress goes to stderr as JSON lines.")] = False,
     per_file: Annotated[bool, typer.Option(
         "--report", help="Also list every file: chunks, title, tags, links, pages, or why it was skipped.")] = False,
 ) -> None:
     """Ingest notes: embed new or changed files, drop deleted ones, swap the index in atomically."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from ingest.pipeline import ingest as run_ingest
+    from ui.progress import STAGES, JsonProgress
 
-    settings = _settings(index)
+    settings = _settings(index, kb)
     console = Console(stderr=True)
     bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=as_json, disable=not console.is_terminal and as_json)
+                    TextColumn("eta"), TimeRemainingColumn(), console=console, disable=as_json)
     tasks: dict[str, int] = {}
+    lines = JsonProgress(sys.stderr)
 
     def progress(stage: str, done: int, total: int) -> None:
+        if as_json:  # machine-readable lines on stderr; stdout keeps the one summary object
+            lines(stage, done, total)
+            return
         if stage not in tasks:
-            tasks[stage] = bars.add_task({"files": "chunking notes", "chunks": "embedding chunks"}[stage],
-                                         total=total)
+            tasks[stage] = bars.add_task(STAGES.get(stage, stage), total=total)
         bars.update(tasks[stage], completed=done, total=total)
 
     try:
@@ -123,8 +144,13 @@ def _ensure_index(settings: Settings) -> None:
 def ask(
     question: Annotated[str, typer.Argument(help="Your question (Chinese or English).")],
     index: IndexOpt = None,
+    kb: KbOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as one JSON object.")] = False,
     no_reasoning: Annotated[bool, typer.Option("--no-reasoning", help="Hide the reasoning.")] = False,
+    places: Annotated[list[str] | None, typer.Option(
+        "--in", help="Only notes in this folder, file or pattern (papers/, 'papers/*.pdf'); repeatable.")] = None,
+    tags: Annotated[list[str] | None, typer.Option(
+        "--tag", help="Only notes with this tag (nested tags included); repeatable.")] = None,
 ) -> None:
     """Answer a question from your notes: the best quotes from them at once, then the streamed reasoning and
     answer."""
@@ -133,15 +159,17 @@ def ask(
     from rag.answer import Answerer
     from rag.guard import QuestionError
     from rag.llm import ModelFileError
+    from rag.scope import Scope, ScopeError
     from rag.turn import Answer, EventKind
 
-    settings = _settings(index)
+    settings = _settings(index, kb)
+    scope = Scope.of(places or (), tags or ())
     out = Console(highlight=False)
     final: Answer | None = None
     section = ""
     try:
         _ensure_index(settings)
-        for item in Answerer(settings).stream(question):
+        for item in Answerer(settings).stream(question, scope=scope):
             if isinstance(item, Answer):
                 final = item
             elif as_json:
@@ -163,7 +191,7 @@ def ask(
                     out.print(f"\n[dim]{'思考 / reasoning' if reasoning else '答案 / answer'}:[/] ", end="")
                     section = item.kind
                 out.print(item.text, end="", style="dim" if reasoning else None)
-    except (*_user_errors(), QuestionError, ModelFileError) as exc:
+    except (*_user_errors(), QuestionError, ModelFileError, ScopeError) as exc:
         _fail(str(exc))
     assert final is not None
     if as_json:
@@ -176,8 +204,16 @@ def ask(
             out.print(f"[dim]{final.reasoning}[/]")
     else:
         out.print(f"\n[bold]→[/] {final.answer}")
+    from ingest.store import read_manifest
+    from ingest.vault import obsidian_link
+    from ui.render import where
+
+    root = Path(read_manifest(settings.index_dir).root) if final.citations else None
     for c in final.citations:
-        out.print(f"  [{c.n}] {c.source} · {c.path} · chars {c.start}–{c.end}")
+        out.print(f"  [{c.n}] {c.source} · {c.path} · {where(c)}", markup=False)
+        link = obsidian_link(root, c.source) if root else ""
+        if link:
+            out.print(f"      {link}", style="dim", markup=False)
     t = final.timings
     out.print(f"[dim]first token {t.get('first_token') or 0:.1f}s · total {t.get('total') or 0:.1f}s[/]")
 
@@ -212,6 +248,7 @@ def ui(
 def watch(
     path: Annotated[Path | None, typer.Argument(help="Notes folder (default: the one the index mirrors).")] = None,
     index: IndexOpt = None,
+    kb: KbOpt = None,
     debounce_ms: Annotated[
         int | None, typer.Option("--debounce-ms", help="Wait for this much quiet first (default: watch_debounce_ms).")
     ] = None,
@@ -224,7 +261,7 @@ def watch(
     from ingest.watch import NoteChange
     from ingest.watch import watch as watch_notes
 
-    settings = _settings(index)
+    settings = _settings(index, kb)
     console = Console(stderr=True, highlight=False)
 
     def log(changes: list[NoteChange], report: IngestReport | None, error: str | None) -> None:

@@ -24,8 +24,9 @@ from ingest.store import (
 )
 from ingest.watch import Watcher
 from notesqa.settings import Settings
+from ui.backend import Backend
+from ui.progress import STAGES
 
-STAGES = {"files": "切分 / chunking", "chunks": "向量化 / embedding"}
 """The progress bar's label for each stage an ingest reports."""
 
 NOTES_HEADERS = ["file", "title", "chunks", "last ingested"]
@@ -126,26 +127,37 @@ def watch_report(settings: Settings, watcher: Watcher) -> tuple[str, list[list[A
 
 
 # --- layout and wiring --------------------------------------------------------------------------------------------
-def build_status(settings: Settings) -> Any:
-    """The index status line (re-read on every page load); the notes tab updates it after each ingest."""
+def build_status(backend: Backend, kb: Any) -> Any:
+    """The index status line of the chosen knowledge base (``kb``, a dropdown), re-read on every page load and
+    switch; the notes tab updates it after each ingest."""
     import gradio as gr
 
-    def index_status() -> str:
-        return index_summary(settings)
+    def index_status(name: str | None = None) -> str:
+        return index_summary(backend.settings_for(name))
 
-    return gr.Markdown(index_status)
+    status = gr.Markdown(index_status)
+    kb.change(index_status, kb, status, queue=False)
+    return status
 
 
-def build_notes_tab(settings: Settings, status: Any, watcher: Watcher | None = None) -> None:
-    """The notes tab, wired to the handlers above; ``status`` is the index status line it updates. The
-    functions here only bind the settings and the ``watcher`` (not started: the toggle starts it) to the
-    handlers and turn their values into Gradio updates; their names are the API's."""
+def build_notes_tab(backend: Backend, status: Any, kb: Any, scope: Any | None = None) -> None:
+    """The notes tab of the knowledge base chosen in ``kb`` (a dropdown), wired to the handlers above;
+    ``status`` is the index status line it updates and ``scope`` the chat's folder/tag selector it refreshes.
+    The functions here only bind the knowledge base's settings and its watcher (not started: the toggle starts
+    it) to the handlers and turn their values into Gradio updates; their names are the API's."""
     import gradio as gr
 
-    watcher = watcher or Watcher(settings)
+    from ui.chat_tab import scope_choices
 
-    def notes_table() -> list[list[Any]]:
-        return note_rows(settings)
+    settings = backend.settings
+    watchers: dict[str, Watcher] = {}
+
+    def watcher_of(name: str | None) -> Watcher:
+        s = backend.settings_for(name)
+        return watchers.setdefault(s.knowledge_base, Watcher(s))
+
+    def notes_table(name: str | None = None) -> list[list[Any]]:
+        return note_rows(backend.settings_for(name))
 
     with gr.Tab("笔记 / Notes"):
         table = gr.Dataframe(
@@ -176,24 +188,39 @@ def build_notes_tab(settings: Settings, status: Any, watcher: Watcher | None = N
     def ticks(progress: Any) -> Progress:
         return lambda stage, done, total: progress((done, total), desc=STAGES[stage])
 
-    def reingest(progress: Any = gr.Progress()) -> tuple[str, list[list[Any]], str, Any]:  # noqa: B008
-        return shown(reingest_notes(settings, ticks(progress)))
+    def reingest(name: str, progress: Any = gr.Progress()) -> tuple[str, list[list[Any]], str, Any]:  # noqa: B008
+        return shown(reingest_notes(backend.settings_for(name), ticks(progress)))
 
-    def upload(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple[str, Any, str, Any]:  # noqa: B008
-        return shown(upload_notes(settings, files, ticks(progress)))
+    def upload(files: list[Any] | None, name: str,
+               progress: Any = gr.Progress()) -> tuple[str, Any, str, Any]:  # noqa: B008
+        return shown(upload_notes(backend.settings_for(name), files, ticks(progress)))
 
-    def delete(source: str | None, progress: Any = gr.Progress()) -> tuple[str, Any, str, Any]:  # noqa: B008
-        return shown(remove_note(settings, source, ticks(progress)))
+    def delete(source: str | None, name: str,
+               progress: Any = gr.Progress()) -> tuple[str, Any, str, Any]:  # noqa: B008
+        return shown(remove_note(backend.settings_for(name), source, ticks(progress)))
 
-    def toggle_watch(on: bool) -> tuple[str, Any]:
-        return set_watching(watcher, on), gr.Timer(active=on)
+    def toggle_watch(on: bool, name: str) -> tuple[str, Any]:
+        for other, w in watchers.items():  # one folder watched at a time: the one on screen
+            if other != backend.settings_for(name).knowledge_base:
+                w.stop()
+        return set_watching(watcher_of(name), on), gr.Timer(active=on)
 
-    def watch_log() -> tuple[str, list[list[Any]], str]:
-        return watch_report(settings, watcher)
+    def watch_log(name: str) -> tuple[str, list[list[Any]], str]:
+        return watch_report(backend.settings_for(name), watcher_of(name))
+
+    def switch(name: str) -> tuple[Any, ...]:
+        """Another knowledge base: its notes, nothing watched, the chat's scope choices its folders and tags."""
+        for w in watchers.values():
+            w.stop()
+        rows = notes_table(name)
+        out = (rows, gr.update(choices=[r[0] for r in rows], value=None), False, "", gr.Timer(active=False))
+        return out if scope is None else (*out, gr.update(choices=scope_choices(backend, name), value=[]))
 
     ingested = [summary, table, status, victim]  # NotesView's fields
-    reingest_btn.click(reingest, None, ingested, concurrency_id="ingest")
-    files.upload(upload, files, ingested, concurrency_id="ingest")
-    delete_btn.click(delete, victim, ingested, concurrency_id="ingest")
-    watching.change(toggle_watch, watching, [watch_md, ticker], queue=False)
-    ticker.tick(watch_log, None, [watch_md, table, status], queue=False)
+    reingest_btn.click(reingest, kb, ingested, concurrency_id="ingest")
+    files.upload(upload, [files, kb], ingested, concurrency_id="ingest")
+    delete_btn.click(delete, [victim, kb], ingested, concurrency_id="ingest")
+    watching.change(toggle_watch, [watching, kb], [watch_md, ticker], queue=False)
+    ticker.tick(watch_log, kb, [watch_md, table, status], queue=False)
+    kb.change(switch, kb, [table, victim, watching, watch_md, ticker, *([scope] if scope is not None else [])],
+              queue=False)

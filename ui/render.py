@@ -56,9 +56,23 @@ def _in_note(p: Citation, note_text: Callable[[str], str]) -> str:
     )
 
 
-def sources_html(answer: Answer | None, note_text: Callable[[str], str]) -> str:
-    """Sources under an answer (``rag.turn.Answer``): cited passages with the quoted sentences marked, and their
-    surroundings in the note (``note_text(source)``; raises OSError or ValueError when it cannot be read).
+def where(p: Citation | Evidence) -> str:
+    """Where a passage is in its note: the file's lines when the note has them, else its characters."""
+    return p.line_label or f"chars {p.start}–{p.end}"
+
+
+def open_link(url: str) -> str:
+    """A link that opens the note in its app (``Index.link``), or nothing."""
+    if not url:
+        return ""
+    return f" · <a class='open' href='{html.escape(url, quote=True)}'>在 Obsidian 中打开 / open in Obsidian</a>"
+
+
+def sources_html(answer: Answer | None, note_text: Callable[[str], str],
+                 link: Callable[[str], str] = lambda source: "") -> str:
+    """Sources under an answer (``rag.turn.Answer``): cited passages with the quoted sentences marked, where
+    they are (lines, and a link into the note's app, ``link(source)``), and their surroundings in the note
+    (``note_text(source)``; raises OSError or ValueError when it cannot be read).
 
     For an abstention, the passages that were searched are listed instead, so the user sees why.
     """
@@ -73,7 +87,7 @@ def sources_html(answer: Answer | None, note_text: Callable[[str], str]) -> str:
         rel = [(a - p.start, b - p.start) for a, b in p.spans]
         parts.append(
             f"<div class='src'><div class='meta'><b>[{p.n}] {html.escape(p.source)}</b> · "
-            f"{html.escape(p.title)} · {html.escape(p.path)} · chars {p.start}–{p.end}</div>"
+            f"{html.escape(p.title)} · {html.escape(p.path)} · {where(p)}{open_link(link(p.source))}</div>"
             f"<div class='passage'>{highlight(p.text, rel)}</div>"
             f"<details><summary>在笔记中查看 / show in note</summary>"
             f"<pre>{_in_note(p, note_text)}</pre></details></div>"
@@ -100,7 +114,7 @@ def evidence_html(evidence: Sequence[Evidence]) -> str:
     for e in evidence:
         parts.append(
             f"<div class='src'><div class='meta'><b>{html.escape(e.source)}</b> · "
-            f"{html.escape(e.path)} · chars {e.start}–{e.end}</div>"
+            f"{html.escape(e.path)} · {where(e)}</div>"
             f"<div class='passage'><mark>{html.escape(e.text)}</mark></div></div>"
         )
     parts.append("</div>")

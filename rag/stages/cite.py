@@ -46,7 +46,7 @@ def cited_numbers(raw: str, reasoning: str, body: str, selected: Sequence[Select
 def citation(n: int, x: Selected) -> Citation:
     """Passage ``n`` as a citation: its chunk, and the note's ranges of the sentences the model was given."""
     c = x.hit.chunk
-    return Citation(c.source, c.id, c.text, c.start, c.end, c.title, tuple(c.headings), n=n,
+    return Citation(c.source, c.id, c.text, c.start, c.end, c.title, tuple(c.headings), c.lines, n=n,
                     spans=tuple((c.start + a, c.start + b) for a, b in x.spans))
 
 

@@ -22,8 +22,10 @@ def evidence_of(selected: Sequence[Selected]) -> list[Evidence]:
         c = x.hit.chunk
         if x.lead:
             a, b = x.lead[0][0], x.lead[-1][1]
-            out.append(Evidence(c.source, c.id, c.text[a:b].strip(), c.start + a, c.start + b, c.title,
-                                tuple(c.headings)))
+            text = c.text[a:b].strip()
+            a += c.text[a:b].index(text) if text else 0
+            out.append(Evidence(c.source, c.id, text, c.start + a, c.start + a + len(text), c.title,
+                                tuple(c.headings), c.lines_of(a, a + len(text))))
     return out
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from notesqa.settings import Settings
+from rag.scope import Scope
 from rag.turn import Answer, Citation, Event, EventKind, Evidence, Reason
 
 MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
@@ -43,6 +44,12 @@ class FakeIndex:
             raise ValueError(source)
         return self.notes[source]
 
+    def link(self, source: str) -> str:
+        return ""
+
+    def tags_by_note(self) -> dict[str, list[str]]:
+        return {source: [] for source in self.notes}
+
 
 class FakeHandle:
     def __init__(self, notes: dict[str, str]):
@@ -61,6 +68,7 @@ class FakeService:
         self.settings = settings or Settings(top_k=3, max_question_chars=50)
         self.items, self.error, self.error_after = list(items), error, error_after
         self.calls: list[tuple[str, str, list[tuple[str, str]]]] = []
+        self.scopes: list[Scope | None] = []
         self.closed = False
         self.handle = FakeHandle({"001_kosmos.txt": NOTE})
 
@@ -71,8 +79,10 @@ class FakeService:
     def default_model(self) -> str:
         return MODELS[1]
 
-    def stream(self, model: str, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event | Answer]:
+    def stream(self, model: str, question: str, history: Sequence[tuple[str, str]] = (),
+               scope: Scope | None = None) -> Iterator[Event | Answer]:
         self.calls.append((model, question, [tuple(p) for p in history]))  # type: ignore[misc]
+        self.scopes.append(scope)
         items = self.items or answered(question)
         try:
             for i, item in enumerate(items):
@@ -84,17 +94,36 @@ class FakeService:
         finally:
             self.closed = True
 
-    def search(self, query: str, k: int) -> list[dict[str, Any]]:
+    def model_ids(self) -> list[str]:
+        return MODELS
+
+    def split_model(self, model: str) -> tuple[str, str | None]:
+        return model, None
+
+    def knowledge_bases(self) -> list[str]:
+        return ["notes"]
+
+    def search(self, query: str, k: int, scope: Scope | None = None, kb: str | None = None) -> list[dict[str, Any]]:
+        self.scopes.append(scope)
         hit = {"source": "001_kosmos.txt", "chunk_id": "c7", "text": "1.3 B", "score": 0.05, "dense": 0.9,
                "bm25": 3.2, "start": 90, "end": 140, "title": "Kosmos", "headings": ["多模态", "Kosmos-1"]}
         return [{**hit, "chunk_id": f"c{i}"} for i in range(k)]
 
-    def knowledge_base(self) -> dict[str, Any]:
-        return {"index": "/tmp/index", "notes": 5, "chunks": 126}
+    def knowledge_base(self, kb: str | None = None) -> dict[str, Any]:
+        return {"name": "notes", "index": "/tmp/index", "notes": 5, "chunks": 126}
 
-    def answerer(self, model: str | None = None, passages: int | None = None) -> FakeAnswerer:
+    def link(self, source: str, kb: str | None = None) -> str:
+        return f"obsidian://open?vault=v&file={source}"
+
+    def answerer(self, model: str | None = None, passages: int | None = None, kb: str | None = None) -> FakeAnswerer:
         """What the UI takes from ``Backend``: an answerer for a model choice."""
         return FakeAnswerer(self, model or self.default_model)
+
+    def settings_for(self, kb: str | None = None) -> Settings:
+        return self.settings
+
+    def index(self, kb: str | None = None) -> FakeHandle:
+        return self.handle
 
 
 class FakeAnswerer:
@@ -105,8 +134,9 @@ class FakeAnswerer:
     def __init__(self, service: FakeService, model: str):
         self.service, self.model, self.handle = service, model, service.handle
 
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event | Answer]:
-        return self.service.stream(self.model, question, history)
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = (),
+               scope: Scope | None = None) -> Iterator[Event | Answer]:
+        return self.service.stream(self.model, question, history, scope)
 
     def warm_up(self) -> str:
         return "loaded"

@@ -143,3 +143,42 @@ def test_vault_chunks_have_folder_title_path_and_exact_offsets(tmp_path: Path, c
 )
 def test_inline_tags(line: str, tags: tuple[str, ...]) -> None:
     assert read_markdown(line).meta.tags == tags
+
+
+def test_chunks_say_which_lines_of_the_file_they_are(tmp_path: Path, count_tokens) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "attention.md").write_text(NOTE, encoding="utf-8")
+    (tmp_path / "plain.txt").write_text("first line\n\nsecond paragraph\nstill it\n", encoding="utf-8")
+    notes, _ = load_notes([tmp_path], tmp_path, 10_000_000)
+    chunker = Chunker(count_tokens, target=40, max_tokens=200, overlap=1)
+    file_lines = NOTE.split("\n")
+    assert {n.source for n in notes} == {"attention.md", "plain.txt"}
+    for note in notes:
+        raw = (tmp_path / note.source).read_text(encoding="utf-8").split("\n")
+        for c in chunker.split(note.text, note.source, note.outline()):
+            first, last = c.lines
+            assert 1 <= first <= last <= len(raw)
+            # the chunk's first and last lines are those lines of the file (where no link was rendered)
+            shown = c.text.split("\n")
+            assert last - first == c.text.count("\n")
+            for line, text in ((raw[first - 1], shown[0]), (raw[last - 1], shown[-1])):
+                if "[" not in line:
+                    assert text in line
+            if note.source == "attention.md":
+                assert first > 7  # after the front matter
+    formula_line = next(i for i, line in enumerate(file_lines, 1) if "softmax" in line)
+    note = next(n for n in notes if n.source == "attention.md")
+    chunk = next(c for c in chunker.split(note.text, note.source, note.outline()) if "softmax" in c.text)
+    start = chunk.text.index("softmax")
+    assert chunk.lines_of(start, start + 7) == (formula_line, formula_line)
+
+
+def test_an_obsidian_vault_gets_links_that_open_the_note(tmp_path: Path) -> None:
+    from ingest.vault import obsidian_link
+
+    vault = tmp_path / "My Vault"
+    (vault / ".obsidian").mkdir(parents=True)
+    (vault / "papers").mkdir()
+    assert obsidian_link(vault / "papers", "RAG 笔记.md") == (
+        "obsidian://open?vault=My%20Vault&file=papers%2FRAG%20%E7%AC%94%E8%AE%B0")
+    assert obsidian_link(vault, "scan.pdf") == "obsidian://open?vault=My%20Vault&file=scan.pdf"
+    assert obsidian_link(tmp_path / "elsewhere", "a.md") == ""

@@ -46,3 +46,25 @@ def test_a_chinese_rendering_lifts_the_chinese_evidence(dev_index) -> None:  # t
     both = retriever(question, 30, also=["2024年调查显示，大型模型已经集成到哪些Microsoft Office应用程序中？"])
     assert rank(both) < rank(alone)
     assert max(h.dense for h in both if h.dense) >= max(h.dense for h in alone if h.dense)
+
+
+@pytest.mark.slow
+def test_a_scope_keeps_retrieval_inside_its_notes(dev_index) -> None:  # type: ignore[no-untyped-def]
+    from rag.scope import Scope, ScopeError
+
+    handle = IndexHandle(dev_index)
+    everything = handle.retriever()
+    notes = sorted(everything.index.manifest.files)
+    question = "Kosmos-1 有多少参数?"
+    best = everything(question, 5)[0].chunk.source
+    other = next(n for n in notes if n != best)
+    scoped = handle.retriever(Scope.of([other]))
+    hits = scoped(question, 5)
+    assert hits and {h.chunk.source for h in hits} == {other}
+    assert all(h.dense is not None or h.bm25 is not None for h in hits)
+    # ranks inside the scope are those of an unscoped search restricted to it
+    dense_all = [i for i, _ in everything.dense(question, len(everything.index))
+                 if everything.index.chunks[i].source == other]
+    assert [i for i, _ in scoped.dense(question, 3)] == dense_all[:3]
+    with pytest.raises(ScopeError):
+        handle.retriever(Scope.of(["no-such-folder/"]))

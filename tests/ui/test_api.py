@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 
 from notesqa.settings import Settings
+from rag.scope import Scope
 from tests.conftest import CORPUS, ROOT
 from tests.helpers.fakes import CITE, MODELS, QUOTE, FakeService, abstained, answered
 from tests.ui.test_app import serve
 from ui.api import (
     ApiError,
     ChatRequest,
+    SearchRequest,
     chat_completion,
     chat_completion_chunks,
     check_access,
@@ -74,10 +76,13 @@ def test_bad_requests_are_400_with_a_clear_message(body: Any, param: str | None,
 
 
 def test_search_request() -> None:
-    assert parse_search_request({"query": "Kosmos"}, 5) == ("Kosmos", 5)
-    assert parse_search_request({"query": "Kosmos", "top_k": 7}, 5) == ("Kosmos", 7)
+    assert parse_search_request({"query": "Kosmos"}, 5) == SearchRequest("Kosmos", 5)
+    assert parse_search_request({"query": "Kosmos", "top_k": 7}, 5) == SearchRequest("Kosmos", 7)
+    assert parse_search_request({"query": "q", "scope": {"tags": "#rag"}, "knowledge_base": "work"}, 5,
+                                ["notes", "work"]) == SearchRequest("q", 5, Scope((), ("rag",)), "work")
     for bad in ({"query": ""}, {"query": 3}, {"query": "q", "k": 0}, {"query": "q", "k": 51},
-                {"query": "q", "k": True}):
+                {"query": "q", "k": True}, {"query": "q", "scope": {"folder": "x"}},
+                {"query": "q", "knowledge_base": "nope"}):
         with pytest.raises(ApiError):
             parse_search_request(bad, 5)
 
@@ -89,7 +94,8 @@ def test_a_completion_has_footnotes_and_citations() -> None:
     message = body["choices"][0]["message"]
     assert message["content"] == "Kosmos-1 有 1.3B 参数。[^1]\n\n[^1]: 001_kosmos.txt › 多模态 › Kosmos-1"
     assert "DRAFT" not in message["content"]
-    assert message["citations"] == [CITE.to_dict()] and message["notesqa"]["abstained"] is False
+    assert message["citations"] == [{**CITE.to_dict(), "link": "obsidian://open?vault=v&file=001_kosmos.txt"}]
+    assert message["notesqa"]["abstained"] is False
     assert message["notesqa"]["evidence"][0]["text"] == QUOTE.text
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
     assert body["choices"][0]["finish_reason"] == "stop" and body["model"] == MODELS[1]
@@ -117,7 +123,7 @@ def test_the_stream_sends_quotes_and_reasoning_first_and_the_checked_answer_last
     last = chunks[-2]["choices"][0]
     assert last["finish_reason"] == "stop"
     assert last["delta"]["content"].endswith("[^1]: 001_kosmos.txt › 多模态 › Kosmos-1")
-    assert last["delta"]["citations"] == [CITE.to_dict()]
+    assert last["delta"]["citations"] == [{**CITE.to_dict(), "link": "obsidian://open?vault=v&file=001_kosmos.txt"}]
     assert [c["finish_reason"] for c in (x["choices"][0] for x in chunks[:-2])] == [None] * (len(chunks) - 2)
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 320
 
@@ -200,7 +206,18 @@ def test_routes_models_search_and_completion() -> None:
     assert len(found["data"]) == 3 and found["data"][0]["rank"] == 1 and found["data"][0]["path"] == "多模态 › Kosmos-1"
     assert {"score", "dense", "bm25", "source", "start", "end", "text"} <= set(found["data"][0])
     r = c.post("/v1/chat/completions", json={"model": MODELS[1], "messages": [{"role": "user", "content": "q"}]})
-    assert r.status_code == 200 and r.json()["choices"][0]["message"]["citations"] == [CITE.to_dict()]
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["citations"] == [{**CITE.to_dict(), "link": "obsidian://open?vault=v&file=001_kosmos.txt"}]
+
+
+def test_a_scope_narrows_the_notes_answered_and_searched_from() -> None:
+    service = FakeService(answered())
+    c = client(service)
+    ask = {"model": MODELS[1], "messages": [{"role": "user", "content": "q"}], "scope": {"in": ["papers/"]}}
+    assert c.post("/v1/chat/completions", json=ask).status_code == 200
+    assert c.post("/v1/search", json={"query": "q", "scope": {"tags": ["rag"]}}).status_code == 200
+    assert service.scopes == [Scope(("papers/",)), Scope((), ("rag",))]
+    bad = c.post("/v1/chat/completions", json={**ask, "scope": {"in": 5}})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "scope"
 
 
 def test_route_streams_server_sent_events() -> None:
@@ -221,7 +238,7 @@ def test_a_client_that_goes_away_stops_the_answer() -> None:
     class Slow(FakeService):
         yielded = 0
 
-        def stream(self, model: str, question: str, history: Any = ()) -> Iterator[Any]:
+        def stream(self, model: str, question: str, history: Any = (), scope: Any = None) -> Iterator[Any]:
             try:
                 for item in answered(question):
                     time.sleep(0.2)
@@ -401,3 +418,53 @@ def test_a_non_loopback_server_needs_the_key(tmp_path: Path) -> None:
                         headers={"Authorization": "Bearer test-key-8c1f"})
         assert ok.status_code == 200 and ok.json()["data"][0]["source"] == "001_f68183d21df79685.txt"
         assert httpx.get(url, timeout=30).status_code in (401, 200)  # the UI keeps its own password login
+
+
+VAULT_NOTES = {
+    "papers/retrieval.md": "---\ntags: [rag]\n---\n# Hybrid retrieval\n\nBM25 and dense vectors are fused by "
+                           "reciprocal rank fusion.\nThe fusion constant k is 60.\n",
+    "papers/speech.md": "---\ntags: [audio]\n---\n# Speech\n\nWhisper fuses nothing; it was trained on 680k hours "
+                        "of audio.\n",
+    "journal/today.md": "# Today\n\nRead about fusion of retrieval results #rag/ideas\n",
+}
+
+
+@pytest.mark.slow
+def test_a_second_knowledge_base_is_searched_by_name_with_scope_lines_and_links(tmp_path: Path) -> None:
+    from openai import OpenAI
+
+    vault = tmp_path / "vault"
+    (vault / ".obsidian").mkdir(parents=True)
+    for name, text in VAULT_NOTES.items():
+        (vault / name).parent.mkdir(parents=True, exist_ok=True)
+        (vault / name).write_text(text, encoding="utf-8")
+    notes = tmp_path / "notes"
+    shutil.copytree(CORPUS, notes)
+    kbs = json.dumps({"vault": {"notes": str(vault), "index": str(tmp_path / "vault-index")}})
+    env = {**os.environ, "NOTESQA_KNOWLEDGE_BASES": kbs, "NOTESQA_CORPUS_DIR": str(notes),
+           "NOTESQA_INDEX_DIR": str(tmp_path / "index")}
+    ingested = subprocess.run([sys.executable, "-m", "ui.cli", "ingest", "--kb", "vault", "--json"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+    assert ingested.returncode == 0, ingested.stderr
+    assert json.loads(ingested.stdout)["files_added"] == 3
+    with serve(notes, tmp_path / "index", tmp_path / "server.log", env={"NOTESQA_KNOWLEDGE_BASES": kbs}) as url:
+        client = OpenAI(base_url=f"{url}v1", api_key="unused-on-loopback")
+        models = {m.id: m.model_extra["knowledge_base"] for m in client.models.list()}
+        assert models["qwen2.5-coder-1.5b@vault"]["notes"] == 3 and models["qwen2.5-coder-1.5b"]["notes"] == 5
+
+        def search(**body: Any) -> list[dict[str, Any]]:
+            done = client.post("/search", body={"query": "fusion of retrieval results", "k": 5, **body},
+                               cast_to=object)
+            return done["data"]  # type: ignore[index]
+
+        everywhere = search(knowledge_base="vault")
+        assert {h["source"] for h in everywhere} == set(VAULT_NOTES)
+        assert all(h["source"].startswith("00") for h in search())  # the first knowledge base: the corpus
+        assert {h["source"] for h in search(knowledge_base="vault", scope={"tags": ["rag"]})} == {
+            "papers/retrieval.md", "journal/today.md"}
+        assert {h["source"] for h in search(knowledge_base="vault", scope={"in": ["papers/"]})} == {
+            "papers/retrieval.md", "papers/speech.md"}
+        hit = next(h for h in everywhere if h["source"] == "papers/retrieval.md")
+        first, last = hit["lines"]
+        lines = VAULT_NOTES["papers/retrieval.md"].split("\n")
+        assert "reciprocal rank fusion" in "\n".join(lines[first - 1:last]) and first > 3  # after front matter

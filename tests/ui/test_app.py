@@ -64,7 +64,8 @@ def test_building_the_app_starts_no_thread_and_loads_no_model(tmp_path: Path) ->
             return "loaded"
 
     class Service(FakeService):
-        def answerer(self, model: str | None = None, passages: int | None = None) -> FakeAnswerer:
+        def answerer(self, model: str | None = None, passages: int | None = None,
+                     kb: str | None = None) -> FakeAnswerer:
             return Warming(self, model or self.default_model)
 
     settings = Settings(index_dir=tmp_path / "index", data_dir=tmp_path / "data", corpus_dir=tmp_path / "notes")
@@ -164,8 +165,9 @@ def chromium(url: str, height: int) -> Iterator[Any]:
 
 
 def _ask(client, question: str) -> tuple[list[dict[str, object]], str]:  # type: ignore[no-untyped-def]
-    # gr.State inputs/outputs are not part of the API: (question, chat, passages, reasoning, model)
-    chat, sources, _box = client.predict(question, [], 3, True, "qwen2.5-coder-1.5b", api_name="/respond")
+    # gr.State inputs/outputs are not part of the API: (question, chat, passages, reasoning, model, scope, kb)
+    chat, sources, _box = client.predict(question, [], 3, True, "qwen2.5-coder-1.5b", [], "notes",
+                                         api_name="/respond")
     return chat, sources
 
 
@@ -194,7 +196,7 @@ def test_upload_and_reingest_make_a_new_note_answerable(server: tuple[str, Path]
     client = Client(url, verbose=False)
     note = tmp_path / "zebra_project.md"
     note.write_text("# Zebra 项目\n\nZebra 项目的代号是 ZX-42，负责人是李雷，预算为 37 万元。\n", encoding="utf-8")
-    summary, *_ = client.predict([handle_file(str(note))], api_name="/upload")
+    summary, *_ = client.predict([handle_file(str(note))], "notes", api_name="/upload")
     assert "zebra_project.md" in summary and "1 added" in summary
     assert (notes / "zebra_project.md").is_file()
     chat, sources = _ask(client, "ZX-42 项目的负责人是谁?")
@@ -266,7 +268,7 @@ def test_watch_toggle_reingests_a_new_note(server: tuple[str, Path]) -> None:
 
     url, notes = server
     client = Client(url, verbose=False)
-    state, _timer = client.predict(True, api_name="/toggle_watch")
+    state, _timer = client.predict(True, "notes", api_name="/toggle_watch")
     assert "watching" in state
     try:
         time.sleep(1.0)
@@ -275,10 +277,10 @@ def test_watch_toggle_reingests_a_new_note(server: tuple[str, Path]) -> None:
         log = ""
         while time.time() < deadline and "watched_in_ui.md" not in log:
             time.sleep(1)
-            log, _table, _status = client.predict(api_name="/watch_log")
+            log, _table, _status = client.predict("notes", api_name="/watch_log")
         assert "added watched_in_ui.md" in log and "1 added" in log
     finally:
-        client.predict(False, api_name="/toggle_watch")
+        client.predict(False, "notes", api_name="/toggle_watch")
 
 
 @pytest.mark.slow
@@ -299,7 +301,7 @@ def test_damaged_index_is_shown_and_reingest_repairs_it(tmp_path: Path) -> None:
         client = Client(url, verbose=False)
         chat, _sources = _ask(client, "Kosmos-1 有多少参数?")
         assert "damaged" in str(chat[-1]["content"]) and "--rebuild" in str(chat[-1]["content"])
-        summary, *_ = client.predict(api_name="/reingest")
+        summary, *_ = client.predict("notes", api_name="/reingest")
         assert "rebuilt a damaged index" in summary
         chat, sources = _ask(client, "Kosmos-1 有多少参数?")
         assert "damaged" not in str(chat[-1]["content"]) and "001_f68183d21df79685.txt" in sources

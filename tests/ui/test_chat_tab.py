@@ -111,7 +111,8 @@ def test_hidden_reasoning_and_user_text_are_escaped(store: ChatStore) -> None:
 
 def test_a_queued_question_says_so_until_the_answer_starts(store: ChatStore) -> None:
     class Busy(FakeService):
-        def answerer(self, model: str | None = None, passages: int | None = None) -> FakeAnswerer:
+        def answerer(self, model: str | None = None, passages: int | None = None,
+                     kb: str | None = None) -> FakeAnswerer:
             answerer = super().answerer(model, passages)
             answerer.waiting = 2
             return answerer

@@ -58,5 +58,9 @@ def test_ingest_json_is_exactly_one_object(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     data = json.loads(first.stdout.strip())
     assert set(data) == KEYS and data["files_added"] == 5
+    lines = [json.loads(line)["progress"] for line in first.stderr.splitlines() if line.startswith("{")]
+    embedded = [p for p in lines if p["stage"] == "chunks"]
+    assert embedded and embedded[-1]["done"] == embedded[-1]["total"] == data["chunks_embedded"]
+    assert embedded[-1]["eta_s"] == 0
     second = json.loads(runner.invoke(app, args).stdout.strip())
     assert second["chunks_embedded"] == 0 and second["files_unchanged"] == 5

@@ -61,7 +61,8 @@ def ui_settings(tmp_path: Path) -> Settings:
 
 
 def _ask(client: Any, question: str) -> list[dict[str, Any]]:
-    chat, _sources, _box = client.predict(question, [], 3, True, "qwen2.5-coder-1.5b", api_name="/respond")
+    chat, _sources, _box = client.predict(question, [], 3, True, "qwen2.5-coder-1.5b", [], "notes",
+                                          api_name="/respond")
     return chat
 
 
@@ -81,7 +82,7 @@ def test_turns_are_saved_and_a_conversation_is_continued_after_a_restart(ui_sett
 
     second = FakeService(abstained())  # a restart: a new server over the same data dir
     with served(ui_settings, second) as client:
-        chat, sources, _box, title, _msg = client.predict(conv.id, api_name="/open_conversation")
+        chat, sources, _box, title, _msg = client.predict(conv.id, "notes", api_name="/open_conversation")
         assert [m["role"] for m in chat] == ["user", "assistant"] * 2 and title == "Kosmos-1 有多少参数?"
         assert "001_kosmos.txt" in sources and "<mark>" in sources
         chat = _ask(client, "那它的作者呢?")

@@ -1,0 +1,33 @@
+"""Settings: several knowledge bases by name, each a notes folder and its index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from notesqa.settings import Settings, UnknownKnowledgeBaseError
+
+
+def test_knowledge_bases_come_from_the_toml_and_the_configured_one_is_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notesqa.toml").write_text(
+        'corpus_dir = "work"\nindex_dir = "idx/work"\nknowledge_base = "work"\n'
+        '[knowledge_bases.reading]\nnotes = "books"\nindex = "idx/reading"\n', encoding="utf-8")
+    s = Settings()
+    assert s.knowledge_base_names() == ["work", "reading"]
+    reading = s.for_knowledge_base("reading")
+    assert (reading.corpus_dir, reading.index_dir, reading.knowledge_base) == (
+        Path("books"), Path("idx/reading"), "reading")
+    assert reading.top_k == s.top_k and s.for_knowledge_base(None) is s and s.for_knowledge_base("work") is s
+    with pytest.raises(UnknownKnowledgeBaseError, match="there are: work, reading"):
+        s.for_knowledge_base("nope")
+
+
+def test_a_knowledge_base_name_must_fit_in_a_model_id() -> None:
+    with pytest.raises(ValidationError):
+        Settings(knowledge_bases={"my books": {"notes": "b", "index": "i"}})
+    assert Settings(knowledge_bases={"读书-2024": {"notes": "b", "index": "i"}}).knowledge_base_names() == [
+        "notes", "读书-2024"]
