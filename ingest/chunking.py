@@ -19,6 +19,11 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 CLAUSE_PUNCT = re.compile(r"[。，,；;！？!?：:、]")
 MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*?)[ \t#]*$")
+TABLE_ROW_SLACK = 2
+"""A row of a space-separated table has at most twice its header's gaps plus this many: cells may hold spaces
+("T5 Encoder-Decoder 综合了…", "LowRank Adaptation …" under a two- or three-column header), but a line of
+running text under a two-word line ("Budget review" / "The approved budget for … is …") is no row. Chosen from
+the tables of both public corpora: every one keeps its rows."""
 NUM_HEADING = re.compile(r"^(\d+(?:\.\d+){0,4})[ \t]+(\S.{0,40})$")
 FENCE = re.compile(r"^[ \t]*(```|~~~)")
 LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+][ \t]+|[•·▪●◦][ \t]*|\d{1,3}[.)][ \t]+|\d{1,3}、|[(（]\d{1,3}[)）])\S")
@@ -32,10 +37,10 @@ PAGE_LABEL = re.compile(r"^pp?\. \d+(?:–\d+)?$")
 """A page in a heading path ("p. 3", "pp. 3–4"; :meth:`Outline.page_label`): it says where, not what about."""
 
 
-CHUNKER_VERSION = 4
+CHUNKER_VERSION = 5
 """Bump when chunking changes in a way that must invalidate existing indexes (2: heading paths start with the
 note's folders and title; markdown is read with front matter and wikilinks rendered; 3: chunks store their
-tables; 4: and the lines of their note's file)."""
+tables; 4: and the lines of their note's file; 5: running text under a two-word line is not a table)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,13 @@ def _gaps(line: str) -> int:
     return len(re.findall(r"\S\s+(?=\S)", line.strip()))
 
 
+def _is_table_row(line: str, header_gaps: int) -> bool:
+    """Whether ``line`` can be a row under a space-separated header with ``header_gaps`` gaps: as many cells
+    or more (a cell may hold a space, "Encoder Only"), but not a sentence's worth of words."""
+    gaps = _gaps(line)
+    return header_gaps <= gaps <= 2 * header_gaps + TABLE_ROW_SLACK and not LIST_ITEM.match(line)
+
+
 def _is_table_header(line: str) -> bool:
     s = line.strip()
     return 0 < len(s) <= 60 and _gaps(s) >= 1 and not CLAUSE_PUNCT.search(s) and not LIST_ITEM.match(s)
@@ -193,7 +205,7 @@ def _parse_blocks(text: str, link_lines: Container[int] = frozenset()) -> list[_
         if _is_table_header(line) and i + 1 < n and seg[i + 1].strip():
             k = _gaps(line)
             j = i
-            while j + 1 < n and seg[j + 1].strip() and _gaps(seg[j + 1]) >= k and not LIST_ITEM.match(seg[j + 1]):
+            while j + 1 < n and seg[j + 1].strip() and _is_table_row(seg[j + 1], k):
                 j += 1
             if j > i:
                 blocks.append(_Block("table", a, lines[j][1], lines[i : j + 1]))

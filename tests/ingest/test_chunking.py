@@ -89,6 +89,15 @@ def test_pipe_and_space_separated_tables_are_found() -> None:
     assert spaced.header == "发布时间 产品 参数量" and text[spaced.start : spaced.end].endswith("175B")
 
 
+def test_running_text_under_a_short_line_is_no_table() -> None:
+    prose = ("Budget review\nThe approved budget for Project Heron is 42,000 euros for the first year.\n"
+             "Most of it pays for annotation of the letters by two students.")
+    assert table_spans(prose) == ()
+    cells = "发展方向 特征 简述\nBERT Encoder Only 自编码,适合做理解任务\nT5 Encoder-Decoder 综合了上述两点的优势"
+    assert [t.header for t in table_spans(cells)] == ["发展方向 特征 简述"]
+    assert table_spans(cells)[0].end == len(cells)
+
+
 def test_table_cells_keep_lists_and_ranges_together() -> None:
     assert table_cells("2022.2 Google LamDA 2B, 8B, 137B 未开源模型") == [
         "2022.2",

@@ -203,3 +203,31 @@ def test_a_chunk_that_starts_inside_a_list_is_framed_by_the_list_s_lead_in(setti
     answerer = Answerer(settings, handle=Handle())  # type: ignore[arg-type]
     assert answerer._lead_ins(second) == ["以GPT-3为例，使用的参数如下："]
     assert answerer._lead_ins(prose) == []  # starts with prose: the chunk before does not frame it
+
+
+HERON = [
+    ["Project Heron kickoff", "The team met on Monday to plan the data pipeline for the archive.",
+     "Ingestion will read scanned letters, index them and store the text in a search engine.",
+     "Maria leads the ingestion work and Tom owns the search interface.",
+     "The first milestone is a working prototype that answers questions about the letters."],
+    ["Budget review", "The approved budget for Project Heron is 42,000 euros for the first year.",
+     "Most of it pays for annotation of the letters by two students.",
+     "The remaining money covers the servers and a yearly conference trip."],
+]
+
+
+def test_an_answer_from_a_pdf_cites_its_page(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ingest.pipeline import ingest
+    from notesqa.settings import Settings
+    from tests.ingest.test_documents import _pdf
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "heron.pdf").write_bytes(_pdf(HERON, title="Project Heron"))
+    # passages small enough that each page is one
+    settings = Settings(corpus_dir=notes, index_dir=tmp_path / "index", chunk_target_tokens=60, chunk_max_tokens=100)
+    ingest(settings)
+    final = Answerer(settings).answer("What is the approved budget of Project Heron?")
+    assert not final.abstained and "42,000" in final.answer.replace(" ", "")
+    assert [(c.source, c.headings) for c in final.citations] == [("heron.pdf", ("Project Heron", "p. 2"))]
+    assert final.citations[0].lines == ()  # a PDF's place is its page
