@@ -44,6 +44,7 @@ def ask(
     question: str = "Kosmos-1 有多少参数?",
     view: ChatView | None = None,
     show_reasoning: bool = True,
+    scope: list[str] | None = None,
 ) -> list[ChatView]:
     """Every update of one answer, as the chat showed it at that moment (the messages are updated in place)."""
     v = view or empty_view()
@@ -58,6 +59,7 @@ def ask(
         MODEL,
         v.conversation,
         v.turn_ids,
+        scope,
     )
     return [copy.deepcopy(u) for u in updates]
 
@@ -153,6 +155,17 @@ def test_an_error_is_shown_in_the_chat_and_nothing_is_saved(store: ChatStore) ->
     assert views[-1].sources == "" and views[-1].conversation is None and store.list() == []
 
 
+def test_the_chosen_folders_and_tags_scope_the_question(store: ChatStore) -> None:
+    from rag.scope import Scope, ScopeError
+
+    service = FakeService()
+    ask(service, store, scope=["papers/", "#rag"])
+    ask(service, store)
+    assert service.scopes == [Scope(("papers/",), ("rag",)), None]
+    views = ask(FakeService(error=ScopeError("No note of the index is in nope/")), store, scope=["nope/"])
+    assert views[-1].chat[-1]["content"] == "⚠️ No note of the index is in nope/"
+
+
 def test_without_a_store_the_chat_works_and_keeps_nothing() -> None:
     done = ask(FakeService(), None)[-1]
     assert done.conversation is None and done.turn_ids == {} and "1.3B" in done.chat[-1]["content"]
@@ -246,3 +259,14 @@ def test_a_cited_passage_is_shown_with_its_quote_marked_and_inert() -> None:
     assert "<script>" not in out and "[1] a&lt;b&gt;.md" in out and "多模态 › Kosmos-1" in out
     assert "chars 0–18" in out and "&lt;script&gt;<mark>x</mark>&lt;/script&gt;" in out
     assert sources_html(None, str) == "" and sources_html(Answer(question="q", answer="a"), str) == ""
+
+
+def test_a_source_says_its_lines_and_links_into_its_vault() -> None:
+    cite = replace(CITE, lines=(12, 14))
+    out = sources_html(Answer(question="q", answer="a", citations=[cite]), lambda s: NOTE,
+                       lambda source: f"obsidian://open?vault=V&file={source}&x='y'")
+    assert "lines 12–14" in out and "chars" not in out
+    assert "href='obsidian://open?vault=V&amp;file=001_kosmos.txt&amp;x=&#x27;y&#x27;'" in out
+    single = sources_html(Answer(question="q", answer="a", citations=[replace(CITE, lines=(3, 3))]), lambda s: NOTE)
+    assert "line 3 " in single or "line 3<" in single
+    assert "href" not in single
