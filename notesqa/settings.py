@@ -15,6 +15,8 @@ from pydantic_settings import (
 )
 
 BundledLLM = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+MILVUS_SCHEMES = ("http://", "https://", "tcp://", "unix:")
+"""How a Milvus server address starts (pymilvus's other form, a ``.db`` file, is Milvus Lite)."""
 
 
 def _default_cache() -> Path:
@@ -101,11 +103,15 @@ class Settings(BaseSettings):
     Part of the index signature: switching it rebuilds the index."""
 
     milvus_uri: str | None = None
-    """Milvus server (e.g. ``http://host:19530``) holding one collection per generation; ``None`` keeps a
-    Milvus Lite database inside each generation folder (``gen-N/dense/milvus.db``)."""
+    """Milvus server holding one collection per generation, as ``http://host:19530`` (``https://`` for TLS;
+    ``tcp://`` and ``unix:`` also work), optionally with ``user:password@`` before the host, which the index
+    manifest never records. Unset (or empty), each generation keeps a Milvus Lite database in its folder
+    (``gen-N/dense/milvus.db``). A Lite file here (``….db``) is refused: only one process can open one, so the
+    UI could not read what an ingest writes."""
 
     milvus_token: str | None = None
-    """Milvus credentials (``user:password`` or an API key) for ``milvus_uri``."""
+    """Milvus credentials (``user:password`` or an API key) for ``milvus_uri``; unset for a server without
+    authentication. Never written to the index."""
 
     ann_min_chunks: int = Field(default=100_000, ge=1)
     """From this many chunks on the dense index is HNSW (approximate); below it, exact inner product."""
@@ -209,6 +215,18 @@ class Settings(BaseSettings):
 
     max_question_chars: int = Field(default=2000, ge=10)
     """Longer questions are refused with a clear message."""
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_server_uri(cls, uri: str | None) -> str | None:
+        if not uri or not uri.strip():
+            return None
+        uri = uri.strip()
+        if not uri.lower().startswith(MILVUS_SCHEMES):
+            raise ValueError(
+                f"milvus_uri {uri!r} is not a Milvus server address (http://host:19530, https://, tcp:// or "
+                "unix:); leave it unset to keep a Milvus Lite database in each index generation")
+        return uri
 
     @field_validator("knowledge_bases")
     @classmethod

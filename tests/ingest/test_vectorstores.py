@@ -1,5 +1,6 @@
-"""Dense stores on random unit vectors (no model): index kind by size, FAISS and Milvus (Lite and a server)
-agree, survive save/load, and a server keeps only the collections of live generations."""
+"""Dense stores on random unit vectors (no model): index kind by size, FAISS and Milvus (Lite, Lite's gRPC server
+and a real Milvus server) agree, survive save/load, and a server keeps only the collections of live generations.
+More on the real server in test_milvus_server.py."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ingest.vectorstores import (
     new_dense_store,
 )
 from notesqa.settings import Settings
+from tests.helpers.milvus_standalone import TOKEN
 
 HAS_MILVUS = importlib.util.find_spec("langchain_milvus") is not None
 needs_milvus = pytest.mark.skipif(not HAS_MILVUS, reason="pip install 'notesqa[milvus]'")
@@ -54,12 +56,17 @@ def milvus_server(tmp_path: Path) -> Iterator[str]:
     server_manager_instance.release_server(db)
 
 
-@pytest.fixture(params=["faiss", pytest.param("milvus-lite", marks=needs_milvus), "milvus-server"])
+@pytest.fixture(params=["faiss", pytest.param("milvus-lite", marks=needs_milvus), "milvus-server",
+                        pytest.param("milvus-standalone", marks=[pytest.mark.milvus_server, pytest.mark.slow])])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Settings for each backend: FAISS, Milvus Lite (file in the generation), Milvus at a server URI."""
+    """Settings for each backend: FAISS, Milvus Lite (file in the generation), Milvus at a server URI (Lite's
+    gRPC server, and a real Milvus server with authentication)."""
     settings = Settings(index_dir=tmp_path / "index", vector_backend="faiss" if request.param == "faiss" else "milvus")
     if request.param == "milvus-server":
         settings.milvus_uri = request.getfixturevalue("milvus_server")
+    elif request.param == "milvus-standalone":
+        settings.milvus_uri = request.getfixturevalue("milvus_standalone").uri
+        settings.milvus_token = TOKEN
     return settings
 
 
