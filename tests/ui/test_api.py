@@ -468,3 +468,17 @@ def test_a_second_knowledge_base_is_searched_by_name_with_scope_lines_and_links(
         first, last = hit["lines"]
         lines = VAULT_NOTES["papers/retrieval.md"].split("\n")
         assert "reciprocal rank fusion" in "\n".join(lines[first - 1:last]) and first > 3  # after front matter
+
+        from gradio_client import Client
+
+        ui = Client(url, verbose=False)
+        # the UI's folder/#tag selector offers what the chosen knowledge base holds
+        vault_choices = ui.predict("vault", api_name="/refresh_scope")
+        notes_choices = ui.predict("notes", api_name="/refresh_scope")
+        assert {"papers/", "journal/", "#rag", "#rag/ideas", "#audio"} <= set(_choices(vault_choices))
+        assert not {"papers/", "#rag"} & set(_choices(notes_choices))
+
+
+def _choices(update: Any) -> list[str]:
+    """The choices of a dropdown update as gradio_client returns it."""
+    return [c[0] if isinstance(c, list | tuple) else c for c in update["choices"]]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from notesqa.settings import Settings
 from rag.eval.dataset import load_questions
 from tests.helpers.fakes import CITE, FakeService, abstained, answered
 from ui.api import ApiError, RecentAnswers, chat_completion, chat_completion_chunks, feedback, parse_chat_request
@@ -145,3 +146,29 @@ def test_feedback_route_and_cli_export(tmp_path: Path) -> None:
                                env={"NOTESQA_DATA_DIR": str(tmp_path / "nothing")})
     assert empty.exit_code == 0 and (tmp_path / "none.jsonl").read_text() == ""
     assert not (tmp_path / "nothing").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_exported_ratings_are_replayed_by_notesqa_eval_with_a_report(dev_index: Settings, tmp_path: Path) -> None:
+    """The loop closed on the real answer path: rated turns -> `feedback export` -> `notesqa eval` -> report."""
+    from dataclasses import replace
+
+    store = ChatStore(tmp_path / "data" / DB_NAME)
+    conv = store.create()
+    cite = replace(CITE, source="001_f68183d21df79685.txt")  # the default corpus's note that holds this quote
+    up = store.append_turn(conv.id, "Kosmos-1 有多少参数?", "Kosmos-1 有 1.3B 参数。 [1]", citations=[cite], lang="zh")
+    store.rate(up.id, 1)
+    env = {"NOTESQA_DATA_DIR": str(tmp_path / "data"), "NOTESQA_CORPUS_DIR": str(dev_index.corpus_dir)}
+    rated = tmp_path / "rated.jsonl"
+    assert CliRunner().invoke(app, ["feedback", "export", "--out", str(rated)], env=env).exit_code == 0
+
+    out = tmp_path / "replay"
+    result = CliRunner().invoke(app, ["eval", str(rated), "--index", str(dev_index.index_dir), "--out", str(out)],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(x) for x in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert row["id"] == f"fb{up.id}" and not row["abstained"] and "1.3" in row["answer"]
+    overall = json.loads((out / "report.json").read_text(encoding="utf-8"))["overall"]
+    assert overall["n"] == 1 and overall["answer_correct"] == 1.0  # the approved answer's "1.3" is a keyword
+    assert (out / "report.html").read_text(encoding="utf-8").startswith("<!doctype html>")
