@@ -1,13 +1,17 @@
 """Embedding throughput of the default corpus (chunks/s) and incremental re-ingest time, per embedding backend.
 
     python benchmarks/embed_throughput.py [--backend torch|onnx|onnx-int8|all] [--repeats 3] [--corpus corpus]
-                                          [--threads N] [--eval eval/dev.jsonl] [--eval-out runs/emb]
+                                          [--synthetic NOTES] [--threads N] [--eval eval/dev.jsonl]
+                                          [--eval-out runs/emb]
 
 Full rebuilds run into a temporary index; the model is loaded once beforehand, so the figure is the
 embedding + index writing work of an ingest, not interpreter or model start-up (reported separately: the
 one-time ONNX export as ``export_s``, then ``model_load_s``). With ``--eval`` the dev set is also scored
 (retrieval only) on the rebuilt index, into ``<eval-out>-<backend>/``. ``--backend all`` runs each backend
 in its own process (so load times are not helped by imports of the one before) and prints a table.
+``--synthetic NOTES`` ingests instead the synthetic corpus ``notesqa bench`` makes from ``--corpus`` (that many
+notes of the corpus's own sentences, :func:`ui.bench.synthetic_corpus`). Other settings (batch size, max
+length, ...) come from the environment as everywhere (``NOTESQA_EMBED_BATCH_SIZE=32 python ...``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,13 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 def measure(args: argparse.Namespace, backend: str) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix=f"notesqa-bench-{backend}-"))
     extra = {"threads": args.threads} if args.threads else {}
-    settings = Settings(corpus_dir=args.corpus, index_dir=tmp / "index", embed_backend=backend, **extra)
+    corpus = args.corpus
+    if args.synthetic:
+        from ui.bench import synthetic_corpus
+
+        corpus = tmp / "synthetic"
+        synthetic_corpus(args.corpus, corpus, args.synthetic)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp / "index", embed_backend=backend, **extra)
     export_s = 0.0
     if backend != "torch":  # one-time export (with torch), kept out of the load time
         t0 = time.perf_counter()
@@ -55,6 +65,7 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, object]:
         unchanged.append(ingest(settings).seconds)
     out: dict[str, object] = {
         "backend": backend,
+        "corpus": f"{args.corpus} (synthetic, {args.synthetic} notes)" if args.synthetic else str(args.corpus),
         "chunks": chunks,
         "export_s": round(export_s, 2),
         "model_load_s": round(load_s, 2),
@@ -87,6 +98,8 @@ def main() -> None:
     ap.add_argument("--backend", choices=[*BACKENDS, "all"], default="torch")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
+    ap.add_argument("--synthetic", type=int, default=0, metavar="NOTES",
+                    help="ingest a synthetic corpus of this many notes made from --corpus (as notesqa bench does)")
     ap.add_argument("--threads", type=int, default=None, help="default: settings.threads (all cores)")
     ap.add_argument("--eval", type=Path, default=None, help="also score this question set (retrieval only)")
     ap.add_argument("--eval-out", default="runs/emb", help="eval output prefix (a -<backend> suffix is added)")
@@ -116,6 +129,8 @@ def main() -> None:
         ]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.synthetic:
+            cmd += ["--synthetic", str(args.synthetic)]
         if args.eval:
             cmd += ["--eval", str(args.eval)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
