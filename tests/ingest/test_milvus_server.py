@@ -19,7 +19,7 @@ from ingest.vectorstores import DenseStore, _collection_prefix, load_dense, new_
 from notesqa.settings import Settings
 from tests.helpers.milvus_standalone import TOKEN, MilvusStandalone
 from tests.ingest.test_pipeline import _consistent
-from tests.ingest.test_vectorstores import DIM, _fill, _unit
+from tests.ingest.test_vectorstores import DIM, _fill, _unit, assert_same_hits
 
 pytestmark = [pytest.mark.milvus_server, pytest.mark.slow]
 
@@ -58,14 +58,8 @@ def test_the_server_is_milvus_standalone_and_checks_credentials(milvus_standalon
 def test_faiss_and_the_server_return_the_same_ids_and_scores(milvus_standalone: MilvusStandalone,
                                                              tmp_path: Path) -> None:
     vectors, queries = _unit(400), _unit(20, seed=2)
-    stores = [new_dense_store(Settings(index_dir=tmp_path), DIM, 400),
-              new_dense_store(_settings(milvus_standalone, tmp_path / "index"), DIM, 400)]
-    for store in stores:
-        _fill(store, vectors)
-    for q in queries:
-        faiss_hits, milvus_hits = (store.search(q, 10) for store in stores)
-        assert [i for i, _ in faiss_hits] == [i for i, _ in milvus_hits]
-        np.testing.assert_allclose([s for _, s in faiss_hits], [s for _, s in milvus_hits], atol=1e-5)
+    assert_same_hits(new_dense_store(Settings(index_dir=tmp_path), DIM, 400),
+                     new_dense_store(_settings(milvus_standalone, tmp_path / "index"), DIM, 400), vectors, queries)
 
 
 def test_a_generation_outlives_its_writer_and_a_server_restart(milvus_standalone: MilvusStandalone,

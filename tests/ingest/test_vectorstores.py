@@ -140,10 +140,15 @@ def test_hnsw_ef_search_is_reapplied_after_load(tmp_path: Path) -> None:
 def test_faiss_and_milvus_return_the_same_ids_and_scores(tmp_path: Path) -> None:
     vectors, queries = _unit(400), _unit(20, seed=2)
     stores = [new_dense_store(Settings(index_dir=tmp_path, vector_backend=b), DIM, 400) for b in ("faiss", "milvus")]
-    for store in stores:
+    assert_same_hits(stores[0], stores[1], vectors, queries)
+
+
+def assert_same_hits(faiss: DenseStore, milvus: DenseStore, vectors: np.ndarray, queries: np.ndarray) -> None:
+    """Both stores, filled with ``vectors``, give every query the same top 10 ids and scores."""
+    for store in (faiss, milvus):
         _fill(store, vectors)
     for q in queries:
-        faiss_hits, milvus_hits = (store.search(q, 10) for store in stores)
+        faiss_hits, milvus_hits = faiss.search(q, 10), milvus.search(q, 10)
         assert [i for i, _ in faiss_hits] == [i for i, _ in milvus_hits]
         np.testing.assert_allclose([s for _, s in faiss_hits], [s for _, s in milvus_hits], atol=1e-5)
 
