@@ -84,10 +84,12 @@ class Settings(BaseSettings):
     16 and 64); 4 keeps that speed on machines with more cores. The vectors do not depend on it (fp32)."""
 
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
-    """How the embedding model runs: ``onnx`` (fp32 under ONNX Runtime: the same vectors as torch, 1.7x the
-    throughput here, 1.6 s to load instead of 7 s), ``torch`` (fp32) or ``onnx-int8`` (dynamically quantised
-    weights; faster still but one dev question fewer at hit@1). The ONNX backends need ``notesqa[onnx]`` and
-    are exported once into the cache dir (``<model>-onnx/``). ``onnx-int8`` is part of the index signature."""
+    """How the embedding model runs: ``onnx`` (fp32 under ONNX Runtime: the same vectors as torch, 1.3-1.7x
+    its throughput, 1.6 s to load instead of 7 s), ``torch`` (fp32) or ``onnx-int8`` (dynamically quantised;
+    about twice the ingest throughput of ``onnx``, but one so-large-lm dev question fewer at hit@5 and MRR
+    moved both ways on the four public sets, docs/experiments.md). The ONNX backends need ``notesqa[onnx]``
+    and are exported once into the cache dir (``<model>-onnx/``). ``onnx-int8`` is part of the index
+    signature."""
 
     context_embed_backend: Literal["same", "torch", "onnx", "onnx-int8"] = "same"
     """How the embedding model runs when it scores the candidate sentences of the prompt (a re-ranking inside
