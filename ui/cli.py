@@ -169,7 +169,8 @@ def ask(
     section = ""
     try:
         _ensure_index(settings)
-        for item in Answerer(settings).stream(question, scope=scope):
+        answerer = Answerer(settings)
+        for item in answerer.stream(question, scope=scope):
             if isinstance(item, Answer):
                 final = item
             elif as_json:
@@ -204,14 +205,11 @@ def ask(
             out.print(f"[dim]{final.reasoning}[/]")
     else:
         out.print(f"\n[bold]→[/] {final.answer}")
-    from ingest.store import read_manifest
-    from ingest.vault import obsidian_link
     from ui.render import where
 
-    root = Path(read_manifest(settings.index_dir).root) if final.citations else None
     for c in final.citations:
         out.print(f"  [{c.n}] {c.source} · {c.path} · {where(c)}", markup=False)
-        link = obsidian_link(root, c.source) if root else ""
+        link = answerer.handle.get().link(c.source)
         if link:
             out.print(f"      {link}", style="dim", markup=False)
     t = final.timings

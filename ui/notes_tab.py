@@ -27,8 +27,6 @@ from notesqa.settings import Settings
 from ui.backend import Backend
 from ui.progress import STAGES
 
-"""The progress bar's label for each stage an ingest reports."""
-
 NOTES_HEADERS = ["file", "title", "chunks", "last ingested"]
 
 
