@@ -276,7 +276,8 @@ def load_conversation(backend: Backend, store: ChatStore | None, conversation: s
     if c.turns:
         last = c.turns[-1]
         panel = sources_html(
-            Answer(question=last.question, answer=last.answer, citations=last.citations), _note_text(backend, kb)
+            Answer(question=last.question, answer=last.answer, citations=last.citations), _note_text(backend, kb),
+            lambda source: backend.link(source, kb),
         )
     turn_ids = {2 * i + 1: t.id for i, t in enumerate(c.turns)}  # restored_chat: question, answer, ...
     return ChatView(restored_chat(c), panel, [list(p) for p in c.history()], "", c.id, turn_ids), c.title, ""

@@ -220,6 +220,7 @@ def test_a_stored_conversation_is_listed_opened_renamed_and_deleted(store: ChatS
     assert view.history == first.history and view.conversation == first.conversation
     assert view.turn_ids == {1: first.turn_ids[3]}  # restored: question, answer
     assert "class='cited'" in view.sources and "<mark>" in view.sources and NOTE[:20] in view.sources
+    assert "href='obsidian://open?vault=v&amp;file=001_kosmos.txt'" in view.sources  # as when it was answered
 
     assert retitle_conversation(store, first.conversation, "Kosmos 笔记") == "✅ 已重命名 / renamed"
     assert store.get(first.conversation).title == "Kosmos 笔记"  # type: ignore[arg-type]
