@@ -191,11 +191,19 @@ class Settings(BaseSettings):
     """Character budget of the passages in the prompt (keeps time to first token low)."""
 
     abstain_dense_min_zh: float = 0.82
-    """Retrieval gate for Chinese questions: abstain without calling the model when the best dense cosine
-    is below this (5 points under the lowest answerable dev question; see benchmarks/calibrate_gate.py)."""
+    """Chinese questions whose best passage's dense cosine is below this are abstained at once, without the
+    model: they lie outside what the answerability decision was fitted on (the lowest answerable question
+    of both corpora's dev and benign dev sets scored 0.869; off-topic Chinese questions score 0.75-0.82)."""
 
     abstain_dense_min_en: float = 0.745
-    """Retrieval gate for English questions (e5 scores cross-lingual matches lower, so its own threshold)."""
+    """The same floor for English questions (e5 scores cross-lingual matches lower; the lowest answerable
+    English question of those sets scored 0.786)."""
+
+    answerability_min: float = 0.3
+    """Least probability that an answer is right (``rag.answerability``) for it to be shown; below it the
+    system abstains; 0 shows every answer the model writes. Chosen by ``benchmarks/fit_answerability.py``:
+    right answers plus abstentions on unanswerable questions minus wrong answers shown, over both public
+    corpora's dev and benign dev sets, is highest from 0.20 to 0.45; 0.3 is the middle (docs/experiments.md)."""
 
     # --- UI ------------------------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -8,6 +8,7 @@ bottom layer: it imports nothing from ``ingest``, ``rag`` or ``ui``.
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 
 # --- scripts and language ------------------------------------------------------------------------------------
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -202,6 +203,12 @@ def squash(text: str) -> str:
     """``text`` without any whitespace: how texts are compared when spacing and line breaks do not count
     (Chinese is written without spaces; a note breaks lines anywhere)."""
     return _SPACE.sub("", text)
+
+
+def longest_run(a: str, b: str) -> int:
+    """Length of the longest common run of characters of ``a`` and ``b`` (whitespace ignored)."""
+    a, b = squash(a), squash(b)
+    return SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
 
 
 def collapse_spaces(text: str) -> str:

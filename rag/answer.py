@@ -165,5 +165,5 @@ class Answerer:
             yield stopped
             return
         yield from generate(turn, self.llm, s)
-        checked = verify(turn, self.genre, self._lead_ins)
+        checked = verify(turn, self.genre, self._lead_ins, s.answerability_min)
         yield checked if isinstance(checked, Answer) else cite(turn, checked, get_embeddings(s))

@@ -69,13 +69,18 @@ def injection(text: str) -> str | None:
     return m.group(0) if m else None
 
 
-def _norm(text: str) -> str:
-    return squash(text).lower()
+_JOINERS = re.compile(r"[-_]")
+"""What joins the parts of a name and may be left out: "GPT-3" and "GPT3", "Llama_2" and "Llama2" are one name."""
 
 
-def _present(term: str, haystack: str) -> bool:
+def normalised(text: str) -> str:
+    """Text as names are looked for in it: whitespace and joiners (``_JOINERS``) removed, lower case."""
+    return _JOINERS.sub("", squash(text)).lower()
+
+
+def present(term: str, haystack: str) -> bool:
     """Term occurs in (normalised) text; a plural 's' on an acronym is forgiven (LLMs -> LLM)."""
-    t = _norm(term)
+    t = normalised(term)
     return t in haystack or (len(t) > 3 and t.endswith("s") and t[:-1] in haystack)
 
 
@@ -90,11 +95,13 @@ for a share of them to say anything."""
 
 
 def _mentions(anchor: str, text: str) -> bool:
-    """Whether ``text`` mentions ``anchor``: a Latin name as a whole word ("US" is not in "Using"), a
-    Chinese term anywhere (whitespace ignored), or most of a long Chinese name (``CJK_NAME_OVERLAP``)."""
+    """Whether ``text`` mentions ``anchor``: a Latin name as a whole word ("US" is not in "Using"; joiners
+    left out, so "GPT3" mentions "GPT-3"), a Chinese term anywhere (whitespace ignored), or most of a long
+    Chinese name (``CJK_NAME_OVERLAP``)."""
     if anchor.isascii():
-        return re.search(rf"(?<![a-z0-9]){re.escape(anchor.lower())}(?![a-z0-9])", text.lower()) is not None
-    a, t = _norm(anchor), _norm(text)
+        a, t = _JOINERS.sub("", anchor.lower()), _JOINERS.sub("", text.lower())
+        return re.search(rf"(?<![a-z0-9]){re.escape(a)}(?![a-z0-9])", t) is not None
+    a, t = normalised(anchor), normalised(text)
     if a in t:
         return True
     grams = {a[i : i + 2] for i in range(len(a) - 1)}
@@ -103,8 +110,8 @@ def _mentions(anchor: str, text: str) -> bool:
 
 def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
     """Specific names in the question that none of the retrieved passages mention."""
-    hay = _norm("\n".join(passages))
-    return [t for t in specific_terms(question) if not _present(t, hay)]
+    hay = normalised("\n".join(passages))
+    return [t for t in specific_terms(question) if not present(t, hay)]
 
 
 _ALIAS = re.compile(
@@ -154,6 +161,8 @@ class Grounding:
     unsupported: tuple[str, ...] = ()
     supporting: tuple[int, ...] = ()
     """Indexes of the passages whose lines support the answer's facts."""
+    checked: int = 0
+    """How many numbers and names of the answer were checked."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,8 @@ def lead_ins(text: str) -> list[str]:
     return [line.strip() for line in text.split("\n") if _is_lead_in(line)]
 
 
-def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, str]]) -> Grounding:
+def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, str]],
+                    renderings: Sequence[str] = ()) -> Grounding:
     """Every number/name in the answer must appear in a passage line that (with the line before it and
     the list's lead-in, outside tables) also mentions what was asked.
 
@@ -210,15 +220,20 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
     "7.6" (a difference of two numbers of one passage). ``passages`` are ``(context, text)`` pairs: the
     heading path (and table header) counts as part of every line, so "1.3 B" under the heading "Kosmos-1"
     supports "Kosmos-1 has 1.3B parameters", while "65B" in the LLaMA row of a table does not support an
-    answer about Claude3.
+    answer about Claude3. ``renderings`` are the question in other languages (an English question's Chinese
+    rendering): when none of the question's own anchors occurs in the passages, they are written in another
+    language and name the subject in their own words ("美国" for "US"), so the renderings' anchors stand in.
     """
-    q_norm, q_values = _norm(question), [q.value for q in quantities(question)]
+    q_norm, q_values = normalised(question), [q.value for q in quantities(question)]
     numbers, names = answer_facts(answer, keep_single_digits=asks_for_number(question))
     numbers = [q for q in numbers if not any(same(q.value, v) for v in q_values)]
-    names = [f for f in names if _norm(f) not in q_norm]
+    names = [f for f in names if normalised(f) not in q_norm]
     if not numbers and not names:
         return Grounding(True, (), tuple(range(len(passages))) if passages else ())
     anchors = anchor_terms(question)
+    given = "\n".join(f"{context}\n{text}" for context, text in passages)
+    if renderings and not any(_mentions(a, given) for a in anchors):  # the passages are in another language
+        anchors = list(dict.fromkeys([*anchors, *(a for r in renderings for a in anchor_terms(r))]))
     framed = [_lines(context, text) for context, text in passages]
     unsupported: list[str] = []
     supporting: set[int] = set()
@@ -235,7 +250,7 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
                     if has_fact and ln.header:  # and under the column the question asks about
                         has_fact = column_ok(question, ln.header, ln.text, fact)
                 else:
-                    has_fact = _present(fact, _norm(ln.frame))
+                    has_fact = present(fact, normalised(ln.frame))
                 if has_fact and on_topic(ln):
                     found = True
                     supporting.add(i)
@@ -252,7 +267,7 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
                 supporting.add(i)
         if not found:
             unsupported.append(fact.text if isinstance(fact, Quantity) else fact)
-    return Grounding(not unsupported, tuple(unsupported), tuple(sorted(supporting)))
+    return Grounding(not unsupported, tuple(unsupported), tuple(sorted(supporting)), len(numbers) + len(names))
 
 
 def column_ok(question: str, header: str, row: str, number: Quantity) -> bool:

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
+    from rag.answerability import Signals
     from rag.context import Selected
     from rag.retrieve import Hit
 
@@ -19,13 +20,12 @@ class Reason(StrEnum):
 
     ANSWERED = ""
     GATE = "gate"
-    """The best passage is not similar enough to the question (``decide``)."""
-    MISSING_TERMS = "missing_terms"
-    """The notes found do not mention a name the question asks about (``decide``)."""
+    """The best passage is far from the question, or even a fully supported answer from the passages found
+    would be unlikely to be right (``decide``)."""
     NOT_FOUND = "not_found"
     """Nothing usable was selected, or the model said the passages do not answer it (``select``, ``verify``)."""
     UNGROUNDED = "ungrounded"
-    """The answer's facts or wording are not in the passages (``verify``)."""
+    """The answer, given how much of it the passages support, is unlikely to be right (``verify``)."""
     REFUSED = "refused"
     """The request is not a question about the notes, or the answer is not a statement of them (``prepare``,
     ``verify``)."""
@@ -140,6 +140,9 @@ class Answer:
     """What the request was read as (``rag.intent.Intent``); "" when a first filter declined it before."""
     evidence: list[Evidence] = field(default_factory=list)
     """The quotes from the notes shown before the model's answer."""
+    answerability: dict[str, Any] = field(default_factory=dict)
+    """The answerability decision (``rag.answerability``): its ``stage``, probability ``p`` and ``signals``;
+    for a several-part question, each part's under ``parts``."""
     scope: dict[str, list[str]] = field(default_factory=dict)
     """The folders/patterns (``in``) and ``tags`` the question was restricted to (``rag.scope.Scope``); empty:
     every note."""
@@ -198,6 +201,10 @@ class Turn:
     reasoning: str = ""
     raw: str = ""
     """The model's answer as written."""
+    draft: str = ""
+    """The model's answer before it was translated into the question's language ("" when it was not)."""
+    signals: Signals | None = None
+    """What the answerability decision read before the model (``decide``)."""
 
     @property
     def lang(self) -> str:

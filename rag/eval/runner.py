@@ -14,7 +14,7 @@ from rag.eval.dataset import Question, load_questions
 from rag.eval.scoring import RetrievalEvaluator, aggregate, hit_curve, judge
 
 RESULT_FIELDS = ("id", "question", "answer", "reasoning", "abstained", "evidence", "citations", "retrieved",
-                 "latency_s")
+                 "latency_s", "reason", "raw_answer", "answerability")
 Tick = Callable[[int, int], None]
 
 
@@ -47,6 +47,8 @@ def _answer_row(q: Question, ans: Any) -> dict[str, Any]:
                       "first_token": _r(ans.timings.get("first_answer_token"))},
         "first_output_s": _r(ans.timings.get("first_token")),
         "usage": ans.usage,
+        # why it abstained, the model's answer before the checks, and the answerability decision's signals
+        "reason": str(ans.reason), "raw_answer": ans.raw_answer, "answerability": ans.answerability,
     }
 
 
@@ -97,7 +99,7 @@ def run_eval(
             else:
                 row = _answer_row(q, answerer.answer(q.question))
             results.append(row)
-            fh.write(json.dumps({k: row[k] for k in RESULT_FIELDS}, ensure_ascii=False) + "\n")
+            fh.write(json.dumps({k: row[k] for k in RESULT_FIELDS if k in row}, ensure_ascii=False) + "\n")
             fh.flush()
             if tick:
                 tick(n, len(questions))
@@ -136,6 +138,7 @@ def _grouped(judged: list[dict[str, Any]], results: list[dict[str, Any]], key: s
 def _settings_summary(settings: Settings, answerer: Any, retrieval_only: bool) -> dict[str, Any]:
     keys = ("top_k", "candidate_k", "rrf_k", "dense_weight", "bm25_weight", "chunk_target_tokens",
             "chunk_max_tokens", "context_passages", "context_max_chars", "abstain_dense_min_zh", "abstain_dense_min_en",
+            "answerability_min",
             "max_answer_tokens")
     out: dict[str, Any] = {k: getattr(settings, k) for k in keys}
     out["embed_model"] = str(settings.embed_model or "bundled multilingual-e5-small")

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from ingest.embeddings import E5Embeddings
+from notesqa.text import longest_run
 from rag import guard, prompts
 from rag.context import Selected
-from rag.stages.verify import Verified, longest_run
+from rag.stages.verify import Verified
 from rag.turn import Answer, Citation, Reason, Turn
 
 MIN_COPIED_RUN = 6

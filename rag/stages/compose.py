@@ -45,6 +45,7 @@ def merge(result: Answer, parts: Sequence[Answer], t0: float) -> Answer:
                 result.timings[key] = result.timings.get(key, 0.0) + value
         result.model = result.model or p.model
     result.raw_answer = "\n\n".join(p.raw_answer for p in parts)
+    result.answerability = {"parts": [p.answerability for p in parts]}
     reasoning = "\n\n".join(f"({i}) {p.question}\n{p.reasoning}" for i, p in enumerate(parts, 1))
     if all(p.abstained for p in parts):
         return result.finish(t0, parts[0].answer, parts[0].reason, reasoning=reasoning)

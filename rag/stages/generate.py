@@ -50,6 +50,7 @@ def generate(turn: Turn, llm: Any, settings: Settings) -> Iterator[Event]:
         prompt, reasoning = yield from _reason(turn, llm, prompt, settings.max_reasoning_tokens)
         answer = yield from _answer(turn, llm, prompt, settings.max_answer_tokens)
         if lang == "en" and answer.strip() and language(answer) == "zh":
+            turn.draft = answer.strip()
             answer = yield from _translate(turn, llm, messages, reasoning, answer, settings.max_answer_tokens)
     result.timings["generate"] = time.perf_counter() - t_g
     result.usage["completion_tokens"] = sum(result.usage.get(k, 0) for k in ("reasoning_tokens", "answer_tokens",

@@ -80,6 +80,21 @@ def test_missing_terms() -> None:
     assert missing_terms("早期 NLP 模型会遗忘多少步?", ["早期的自然语言处理模型会“遗忘”"]) == []  # a field, not a name
 
 
+def test_a_name_is_the_same_name_with_or_without_its_joiners() -> None:
+    assert missing_terms("训练 GPT-3 用了多少电?", ["- GPT3：1287 MWh，552t CO2eq"]) == []
+    assert missing_terms("Llama_2 的参数", ["Llama2 有 70B 参数"]) == []
+    assert missing_terms("GPT-4 有多少参数?", ["GPT-3 有 175B 参数"]) == ["GPT-4"]
+    assert check_grounding("训练 GPT-3 用了多少电?", "1287 MWh", [("", "- GPT3：1287 MWh，552t CO2eq")]).ok
+
+
+def test_an_english_question_is_grounded_in_chinese_notes_through_its_chinese_rendering() -> None:
+    line = [("", "美国Reddit用户中有67%是男性，64%的年龄在18到29岁之间。")]
+    question, answer = "What share of US Reddit users were male?", "67% of US Reddit users were male."
+    assert not check_grounding(question, answer, line).ok  # "US" is written "美国" in the notes
+    assert check_grounding(question, answer, line, ["美国Reddit用户中男性占多少？"]).ok
+    assert not check_grounding(question, "80% of them were male.", line, ["美国Reddit用户中男性占多少？"]).ok
+
+
 def test_grounding_accepts_a_fact_under_its_heading() -> None:
     assert check_grounding("Kosmos-1 有多少参数?", "Kosmos-1 有 1.3 B 参数。", [KOSMOS]).ok
     assert check_grounding("产品表里 GPT-4 的上下文长度是多少?", "8, 32 KB", [TABLE]).ok

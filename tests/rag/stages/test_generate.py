@@ -54,3 +54,13 @@ def test_the_reasoning_quotes_the_named_passage_then_the_answer_streams(tmp_path
     assert model.prompts[-1].endswith("答案: ")  # the answer follows our own cue
     assert t.result.usage["completion_tokens"] == t.result.usage["reasoning_tokens"] + t.result.usage["answer_tokens"]
     assert t.result.model == "scripted.gguf" and t.result.timings["first_token"] is not None
+
+
+def test_an_english_question_answered_in_chinese_is_translated_and_its_draft_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    t = turn("How many parameters does Kosmos-1 have?", lang="en")
+    t.selected = [selected(1, "Kosmos-1 的数据和模型规模：1.3 B 的参数。")]
+    model = ScriptedModel("1", "Kosmos-1 的数据和模型规模：1.3 B 的参数”\n", "这个多模态大模型有十三亿个参数。",
+                          "Kosmos-1 has 1.3B parameters.")
+    events = list(generate(t, model, Settings(cache_dir=tmp_path)))
+    assert events[-1].kind == EventKind.REPLACE and events[-1].text == "Kosmos-1 has 1.3B parameters."
+    assert t.raw == "Kosmos-1 has 1.3B parameters." and t.draft == "这个多模态大模型有十三亿个参数。"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rag import prompts
+from notesqa.settings import Settings
+from rag import answerability, prompts
 from rag.genre import Genre
-from rag.stages.verify import MIN_WORDING_SUPPORT, Verified, echoes, verify, wording_problem, wording_support
+from rag.stages.verify import Verified, adds_nothing, echoes, verify
 from rag.turn import Answer, Reason
 from tests.rag.stages.factories import selected, turn
 
@@ -20,8 +21,9 @@ def composed(_: str) -> Genre:
 def checked(question: str, raw: str, texts: list[str], genre=statement) -> Verified | Answer:  # type: ignore[no-untyped-def]
     t = turn(question)
     t.selected = [selected(i + 1, x) for i, x in enumerate(texts)]
-    t.raw, t.reasoning = raw, "段落[1]说：“…”"
-    return verify(t, genre, lambda chunk: [])
+    t.raw, t.reasoning = raw, f"段落[1]说：“{texts[0]}”"
+    t.signals = answerability.before_model(question, "zh", 0.9, texts)  # a close passage that names the subject
+    return verify(t, genre, lambda chunk: [], Settings.model_fields["answerability_min"].default)
 
 
 def test_a_supported_answer_passes_with_its_grounding() -> None:
@@ -61,21 +63,38 @@ def test_an_answer_that_repeats_the_question_is_not_an_answer() -> None:
     assert not echoes("Kosmos-1 有多少参数?", "Kosmos-1 有多少参数?")  # too short to tell
 
 
-def test_a_chinese_answer_worded_from_outside_the_passages_is_caught() -> None:
-    notes = ["今天分享一篇知乎高赞文章，作者是张俊林老师。", "Transformer 是一种神经网络架构。"]
-    share, novel = wording_support("今天天气怎么样?", "今天天气晴天。", notes)
-    assert novel >= 2 and share < MIN_WORDING_SUPPORT
-    share, novel = wording_support("这篇文章的作者是谁?", "作者是张俊林老师。", notes)
-    assert share == 1.0
-    assert wording_support("你好", "你好", notes) == (0.0, 0)
+def test_a_chinese_answer_that_adds_nothing_to_the_question_is_not_an_answer() -> None:
+    assert adds_nothing("你好", "你好")
+    assert not adds_nothing("作者是谁?", "作者是张俊林老师。")
+    out = checked("这篇文章的作者是谁?", "这篇文章的作者是谁", ["今天分享一篇知乎高赞文章，作者是张俊林老师。"])
+    assert isinstance(out, Answer) and out.reason is Reason.NOT_FOUND
 
 
-def test_only_chinese_answers_to_chinese_notes_are_judged_by_their_wording() -> None:
-    notes = ["今天分享一篇知乎高赞文章，作者是张俊林老师。"]
-    assert wording_problem("今天天气怎么样?", "今天天气晴天。", notes) == (
-        Reason.UNGROUNDED, "The answer's wording is not from the passages (0%).")
-    assert wording_problem("你好", "你好", notes) == (Reason.NOT_FOUND, "The answer adds nothing to the question.")
-    assert wording_problem("作者是谁?", "作者是张俊林老师。", notes) is None
-    # a Chinese answer translating English notes shares no words with them, and is not made up
-    english = ["The team offsite is in Hangzhou on May 12, and Alice books the hotel."]
-    assert wording_problem("团队外出活动在哪里、谁订酒店?", "团队外出活动在杭州，由爱丽丝预订酒店。", english) is None
+def test_the_decision_and_its_signals_are_kept_on_the_answer() -> None:
+    t = turn("Kosmos-1 有多少参数?")
+    texts = ["Kosmos-1 的数据和模型规模：1.3 B 的参数。"]
+    t.selected = [selected(1, texts[0])]
+    t.raw, t.reasoning = "Kosmos-1 有 7B 参数。", "段落[1]说：“Kosmos-1 是 2030 年的模型”"
+    t.signals = answerability.before_model(t.query, "zh", 0.9, texts)
+    out = verify(t, statement, lambda chunk: [], 0.0)  # 0: every answer is shown
+    assert isinstance(out, Verified) and t.result.answerability["stage"] == "after model"
+    assert t.result.answerability["signals"]["grounded"] == 0.0
+    out = verify(t, statement, lambda chunk: [], 1.0)  # 1: none is
+    assert isinstance(out, Answer) and out.reason is Reason.UNGROUNDED and "p = " in out.reasoning
+
+
+def test_an_english_answer_over_chinese_notes_is_checked_through_the_question_in_chinese() -> None:
+    line = "GPT-2的训练数据基于Reddit，美国Reddit用户中有67%是男性，64%的年龄在18到29岁之间。"
+    t = turn("What share of the forum's American users were male?", lang="en")  # none of its words in the note
+    t.selected = [selected(1, line)]
+    t.renderings = [t.query, "美国Reddit用户中男性占多少？"]
+    t.raw, t.reasoning = "67% of its American users were male.", f"Passage [1] says: “{line}”"
+    t.draft = "美国Reddit用户中有67%是男性。"
+    t.signals = answerability.before_model(t.query, "en", 0.85, [line])
+    minimum = Settings.model_fields["answerability_min"].default
+    out = verify(t, statement, lambda chunk: [], minimum)
+    assert isinstance(out, Verified) and out.grounding.ok
+    assert t.result.answerability["signals"]["wording"] == 1.0  # the Chinese draft's words are the note's
+    t.raw, t.draft = "80% of its American users were male.", "美国Reddit用户中有80%是男性。"
+    out = verify(t, statement, lambda chunk: [], minimum)
+    assert isinstance(out, Answer) and out.reason is Reason.UNGROUNDED and "80" in out.reasoning
