@@ -43,8 +43,9 @@ class Signals:
     grounded: float = 1.0
     """Share of the answer's numbers and names that a passage line about the question's subject supports."""
     wording: float = 1.0
-    """Share of the answer's own terms (not the question's) that the passages contain; 1 when the answer is
-    in another language than the passages (a translation cannot be compared term by term)."""
+    """Share of the answer's own terms (not the question's) that the passages contain. A translated answer is
+    judged by its draft in the notes' language; an answer in another language than the passages scores 1
+    (a translation cannot be compared term by term)."""
     number_fit: float = 1.0
     """0 when the question asks for a number and the answer has none, or the answer is only numbers and the
     question does not ask for one; else 1."""
