@@ -146,7 +146,7 @@ def main() -> None:
     pooled = curve(model, data)
     top = max(c["utility"] for c in pooled)
     first = next(i for i, c in enumerate(pooled) if c["utility"] == top)
-    run = [c for c in pooled[first:]]
+    run = pooled[first:]
     run = run[: next((i for i, c in enumerate(run) if c["utility"] < top), len(run))]
     best = run[(len(run) - 1) // 2]  # the middle of the first run of best thresholds: not on its edge
     utilities = ", ".join(f"{c['threshold']:.2f}: {c['utility']}" for c in pooled)

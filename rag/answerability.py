@@ -99,8 +99,7 @@ def best_case(signals: Signals) -> Signals:
 def before_model(question: str, lang: str, top_dense: float, notes: Sequence[str]) -> Signals:
     """The signals known before the model is asked: retrieval similarity and name coverage."""
     names = specific_terms(question)
-    hay = guard.normalised("\n".join(notes))
-    covered = sum(guard.present(t, hay) for t in names) / len(names) if names else 1.0
+    covered = 1.0 - len(guard.missing_terms(question, notes)) / len(names) if names else 1.0
     return Signals(dense=top_dense, english=float(lang == "en"), coverage=covered)
 
 

@@ -73,14 +73,14 @@ _JOINERS = re.compile(r"[-_]")
 """What joins the parts of a name and may be left out: "GPT-3" and "GPT3", "Llama_2" and "Llama2" are one name."""
 
 
-def normalised(text: str) -> str:
+def _norm(text: str) -> str:
     """Text as names are looked for in it: whitespace and joiners (``_JOINERS``) removed, lower case."""
     return _JOINERS.sub("", squash(text)).lower()
 
 
-def present(term: str, haystack: str) -> bool:
+def _present(term: str, haystack: str) -> bool:
     """Term occurs in (normalised) text; a plural 's' on an acronym is forgiven (LLMs -> LLM)."""
-    t = normalised(term)
+    t = _norm(term)
     return t in haystack or (len(t) > 3 and t.endswith("s") and t[:-1] in haystack)
 
 
@@ -101,7 +101,7 @@ def _mentions(anchor: str, text: str) -> bool:
     if anchor.isascii():
         a, t = _JOINERS.sub("", anchor.lower()), _JOINERS.sub("", text.lower())
         return re.search(rf"(?<![a-z0-9]){re.escape(a)}(?![a-z0-9])", t) is not None
-    a, t = normalised(anchor), normalised(text)
+    a, t = _norm(anchor), _norm(text)
     if a in t:
         return True
     grams = {a[i : i + 2] for i in range(len(a) - 1)}
@@ -110,8 +110,8 @@ def _mentions(anchor: str, text: str) -> bool:
 
 def missing_terms(question: str, passages: Sequence[str]) -> list[str]:
     """Specific names in the question that none of the retrieved passages mention."""
-    hay = normalised("\n".join(passages))
-    return [t for t in specific_terms(question) if not present(t, hay)]
+    hay = _norm("\n".join(passages))
+    return [t for t in specific_terms(question) if not _present(t, hay)]
 
 
 _ALIAS = re.compile(
@@ -224,14 +224,14 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
     rendering): when none of the question's own anchors occurs in the passages, they are written in another
     language and name the subject in their own words ("美国" for "US"), so the renderings' anchors stand in.
     """
-    q_norm, q_values = normalised(question), [q.value for q in quantities(question)]
+    q_norm, q_values = _norm(question), [q.value for q in quantities(question)]
     numbers, names = answer_facts(answer, keep_single_digits=asks_for_number(question))
     numbers = [q for q in numbers if not any(same(q.value, v) for v in q_values)]
-    names = [f for f in names if normalised(f) not in q_norm]
+    names = [f for f in names if _norm(f) not in q_norm]
     if not numbers and not names:
         return Grounding(True, (), tuple(range(len(passages))) if passages else ())
     anchors = anchor_terms(question)
-    given = "\n".join(f"{context}\n{text}" for context, text in passages)
+    given = "\n".join(f"{context}\n{text}" for context, text in passages) if renderings else ""
     if renderings and not any(_mentions(a, given) for a in anchors):  # the passages are in another language
         anchors = list(dict.fromkeys([*anchors, *(a for r in renderings for a in anchor_terms(r))]))
     framed = [_lines(context, text) for context, text in passages]
@@ -250,7 +250,7 @@ def check_grounding(question: str, answer: str, passages: Sequence[tuple[str, st
                     if has_fact and ln.header:  # and under the column the question asks about
                         has_fact = column_ok(question, ln.header, ln.text, fact)
                 else:
-                    has_fact = present(fact, normalised(ln.frame))
+                    has_fact = _present(fact, _norm(ln.frame))
                 if has_fact and on_topic(ln):
                     found = True
                     supporting.add(i)

@@ -93,11 +93,11 @@ def verify(turn: Turn, genre: Callable[[str], Genre], lead_ins: Callable[[Chunk]
         if kept:
             body = kept
             ground = guard.check_grounding(question, body, pairs, renderings)
-    before = turn.signals or answerability.Signals(
-        dense=max((h.dense for h in turn.hits if h.dense is not None), default=0.0), english=float(lang == "en"))
+    if turn.signals is None:
+        raise ValueError("verify reads the signals that decide sets on the turn; run decide first")
     # a translated answer's wording is judged on what the model wrote in the notes' language
     worded = prompts.tidy_answer(turn.draft) if turn.draft and body == prompts.tidy_answer(raw) else body
-    signals = answerability.after_model(before, question, reasoning, worded,
+    signals = answerability.after_model(turn.signals, question, reasoning, worded,
                                         [x.passage.text for x in turn.selected],
                                         [x.hit.chunk.embed_text for x in turn.selected], ground)
     p = answerability.probability(signals)
