@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ingest.chunking import TableSpan
 from ingest.embeddings import E5Embeddings
+from notesqa.quantity import quantities
 from notesqa.text import split_sentences, squash, terms
-from rag.guard import injection
+from rag.guard import asks_for_number, injection
 from rag.prompts import Passage
 from rag.retrieve import Hit
 
@@ -37,6 +39,11 @@ SENTENCE_BATCH = 4
 in batches of 16, fp32 ONNX on 2 cores)."""
 RANK_BONUS = 0.02
 """Added per rank above the last pooled hit, so retrieval's order breaks near-ties."""
+ANSWER_TYPE_BONUS = 0.05
+"""Added to a window that holds a number when the question asks for one (``guard.asks_for_number``): prose
+that restates the question's setting otherwise outscores the sentence or table row with the figure. Every
+value from 0.03 to 0.10 put the same sentences in the prompt on both corpora (``benchmarks/
+selection_coverage.py``); 0.05 is inside that range, half of ``MARGIN``."""
 
 _QUESTION_END = re.compile(r"(?<=[?？])\s*")
 _RULE_ROW = re.compile(r"^\s*\|?(\s*:?-{2,}:?\s*\|)*\s*:?-{2,}:?\s*\|?\s*$")
@@ -105,6 +112,10 @@ class _Unit:
     end: int
     header: str = ""
     """The header row, when the unit is a table row (rows are scored with it: a bare row has no words)."""
+    caption: str = ""
+    """What frames a table row: its passage's nearest heading and the line that leads into the table ("结果：
+    GPT-3超过了之前的最好结果"). Scored with the row (the header names columns, not what the table is about),
+    never shown (the passage label already shows the heading)."""
 
 
 def sub_questions(question: str) -> list[str]:
@@ -147,7 +158,8 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
         for a, b in _units(h):
             text = h.chunk.text[a:b]
             key = squash(text)
-            header = next((t.header for t in h.chunk.tables if t.start <= a < t.end), "") or split_header
+            table = next((t for t in h.chunk.tables if t.start <= a < t.end), None)
+            header = (table.header if table else "") or split_header
             if (
                 (len(key) < MIN_CHARS and not header)
                 or key in seen
@@ -159,8 +171,14 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
             ):
                 continue
             seen.add(key)
-            units.append(_Unit(i, a, b, header))
+            units.append(_Unit(i, a, b, header, _caption(h, table) if header else ""))
     return units
+
+
+def _caption(h: Hit, table: TableSpan | None) -> str:
+    """The nearest heading of a table row's passage and the line right above its table (``_Unit.caption``)."""
+    lead = h.chunk.text[: table.start].rstrip().rsplit("\n", 1)[-1].strip() if table else ""
+    return "\n".join(x for x in (h.chunk.nearest_heading, lead) if x)
 
 
 def _windows(units: Sequence[_Unit], hits: Sequence[Hit]) -> list[tuple[int, int, str]]:
@@ -198,11 +216,12 @@ class _Pool:
         if not self.windows:
             return
         units, hits = self.units, self.hits
-        unit_texts = [f"{u.header}\n{hits[u.hit].chunk.text[u.start : u.end]}".strip() for u in units]
+        unit_texts = [f"{u.caption}\n{u.header}\n{hits[u.hit].chunk.text[u.start : u.end]}".strip() for u in units]
         unit_vecs = _CACHE.vectors(embeddings, unit_texts)
         vecs = np.stack([unit_vecs[i:j].sum(axis=0) for i, j, _ in self.windows])
         self.vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
-        self.window_terms = [terms(f"{units[i].header}\n{text}") for i, _, text in self.windows]
+        self.window_terms = [terms(f"{units[i].caption}\n{units[i].header}\n{text}") for i, _, text in self.windows]
+        self.numeric = np.array([bool(quantities(text)) for _, _, text in self.windows], dtype=np.float32)
         df: dict[str, int] = {}
         for u in units:
             for t in terms(hits[u.hit].chunk.text[u.start : u.end]):
@@ -211,9 +230,11 @@ class _Pool:
         self.bonus = np.array([RANK_BONUS * (len(hits) - units[i].hit) for i, _, _ in self.windows], dtype=np.float32)
 
     def score(self, question: str) -> np.ndarray:
-        """Each window's e5 cosine to the question, plus weighted term overlap and the rank bonus."""
+        """Each window's e5 cosine to the question, plus weighted term overlap, the rank bonus, and the answer
+        type's bonus when a number is asked for."""
         q_vec = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
-        return self.vecs @ q_vec + LEXICAL_WEIGHT * _lexical(question, self.window_terms, self.idf) + self.bonus
+        scores = self.vecs @ q_vec + LEXICAL_WEIGHT * _lexical(question, self.window_terms, self.idf) + self.bonus
+        return scores + ANSWER_TYPE_BONUS * self.numeric if asks_for_number(question) else scores
 
 
 def best_window(question: str, hits: Sequence[Hit], embeddings: E5Embeddings) -> str:
