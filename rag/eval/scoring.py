@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
+from notesqa.text import CJK_CHARS
 from rag.eval.dataset import Question
 
 _WS = re.compile(r"\s+")
@@ -30,12 +31,17 @@ def covers(chunk_text: str, quote: str) -> bool:
     return m.size >= need
 
 
+_SPACE_BY_CJK = re.compile(rf"\s+(?=[{CJK_CHARS}])|(?<=[{CJK_CHARS}])\s+")
+"""Whitespace next to a Chinese character: Chinese is written without spaces, so "1 个月" is "1个月"."""
+
+
 def keyword_present(answer: str, keyword: str) -> bool:
-    """Case-insensitive match at word/number boundaries ("22" is not in "220", "1.3" is in "1.3B")."""
-    kw = keyword.strip().lower()
+    """Case-insensitive match at word/number boundaries ("22" is not in "220", "1.3" is in "1.3B"), spacing
+    next to Chinese characters aside ("1 个月" holds "1个月")."""
+    kw = _SPACE_BY_CJK.sub("", keyword.strip().lower())
     if not kw:
         return True
-    text = answer.lower()
+    text = _SPACE_BY_CJK.sub("", answer.lower())
     for m in re.finditer(re.escape(kw), text):
         before = text[m.start() - 1] if m.start() > 0 else ""
         after = text[m.end()] if m.end() < len(text) else ""

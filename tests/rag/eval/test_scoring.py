@@ -53,6 +53,8 @@ def test_keyword_boundaries() -> None:
     assert not keyword_present("11.3B", "1.3")
     assert keyword_present("used in Word and Excel", "word")
     assert not keyword_present("Wordpress", "Word")
+    assert keyword_present("训练要 1 个月", "1个月") and keyword_present("训练要1个月", "1 个月")
+    assert not keyword_present("训练要 11 个月", "1个月")
     assert keyword_present("作者是张俊林老师", "张俊林")
 
 
