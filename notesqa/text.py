@@ -31,10 +31,15 @@ _KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff]")
 
 
 def language(text: str) -> str:
-    """'zh' when Chinese characters dominate the text (more than twice its English words), else 'en'."""
+    """'zh' when the text is Chinese: Chinese characters dominate it (more than twice its English words), or
+    it has Chinese characters and not one English function word. A Chinese question names things in English
+    ("vLLM 里的 PagedAttention 是怎么管理 KV cache 的？") but its grammar is Chinese; an English one that quotes a
+    Chinese term keeps its "what", "the", "in". Else 'en'."""
     cjk = len(CJK.findall(text))
-    words = len(LETTERS.findall(text))
-    return "zh" if cjk and cjk > 2 * words else "en"
+    if not cjk:
+        return "en"
+    words = LETTERS.findall(text)
+    return "zh" if cjk > 2 * len(words) or not any(w.casefold() in STOP_WORDS for w in words) else "en"
 
 
 OTHER_SCRIPT_SHARE = 0.5

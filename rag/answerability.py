@@ -119,14 +119,15 @@ def quote_share(reasoning: str, passages: Sequence[str]) -> float:
 
 def wording_share(question: str, answer: str, passages: Sequence[str]) -> float:
     """Share of the answer's terms beyond the question's that occur in the passages (1 when it adds none, or
-    when the answer's language differs from the passages')."""
+    when the answer's language differs from the passages'). A term occurs when the passages hold its
+    characters, spacing aside: "1.3B" is in "1.3 B 的参数", and a lone "有" between two names is in "有了"."""
     if language(answer) != language("".join(passages)):
         return 1.0
     novel = terms(answer) - terms(question)
     if not novel:
         return 1.0
-    found = set().union(*(terms(t) for t in passages)) if passages else set()
-    return len(novel & found) / len(novel)
+    text = squash("".join(passages)).casefold()
+    return sum(t in text for t in novel) / len(novel)
 
 
 def number_fit(question: str, answer: str) -> float:

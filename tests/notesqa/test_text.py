@@ -28,6 +28,9 @@ def test_language() -> None:
     assert language("Kosmos-1 有多少参数?") == "zh"
     assert language("What does 涌现能力 mean in the notes?") == "en"
     assert language("Why did Databricks choose the name Dolly?") == "en"
+    # English names, Chinese grammar: Chinese, however many names it has
+    assert language("Mistral 里的 SlidingWindow Attention 为什么能省 KV cache 显存？") == "zh"
+    assert language("How is 注意力 computed?") == "en"
 
 
 def test_other_language_is_a_script_other_than_chinese_or_latin() -> None:
