@@ -166,7 +166,7 @@ _META_LEAD = re.compile(
 def tidy_answer(raw: str) -> str:
     """The answer as shown: after the last answer cue, without [n] markers or "from the passages" lead-ins."""
     text = answer_text(raw)
-    text = re.sub(r"\s+([。，！？；：.,;:!?](?!\w))", r"\1", CITE_MARK.sub("", text))
+    text = re.sub(r"\s+([。，！？；：]|[.,;:!?](?!\w))", r"\1", CITE_MARK.sub("", text))
     text = _META_LEAD.sub("", text.strip(" \n*"))
     return text.strip(" \n*")
 

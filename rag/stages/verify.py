@@ -10,16 +10,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ingest.chunking import Chunk
-from notesqa.text import language, longest_run, sentences, terms
+from notesqa.text import language, longest_run, sentences, squash, terms
 from rag import answerability, guard, prompts
 from rag.genre import Genre
 from rag.turn import Answer, Reason, Turn
 
-NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有提到|未提及|无法回答|无法提供|不能提供|"
-                       r"没有(相关)?信息|can ?not provide|can't provide|unable to provide|"
+NOT_FOUND = re.compile(r"NOT[_ ]?FOUND|没有找到|未找到|找不到|没有(具体|明确|直接)?提到|未(具体|明确)?提及|无法回答|"
+                       r"无法提供|不能提供|无法确定|信息不足|没有(相关)?信息|can ?not provide|can't provide|"
+                       r"unable to provide|(can ?not|can't|unable to) determine|(not enough|insufficient) information|"
                        r"(do(es)?n'?t|do(es)? not|did not) (state|mention|contain|say)|not (stated|mentioned)",
                        re.IGNORECASE)
 """The model saying the passages do not answer the question (the prompt asks for "NOT_FOUND")."""
+
+
+def without_declines(body: str, passages: Sequence[str]) -> str:
+    """What the answer says besides declining ("" when it only declines). A sentence in which the model says
+    the passages do not answer (``NOT_FOUND``) is its own remark, not a fact from the notes: it goes, and
+    what else the answer says stays ("750GB 的数据集 C4。由于没有具体提到T5的参数大小，无法确定…" keeps its
+    first sentence). A sentence copied from a passage is the note speaking, not a decline."""
+    notes = squash("".join(passages))
+    kept = [x for x in sentences(body) if not NOT_FOUND.search(x) or squash(x).strip("。.") in notes]
+    return "".join(kept).strip()
 
 ECHO_MIN_CHARS = 30
 """Shortest question (in word characters) whose repetition is judged an echo: a short question repeated as a
@@ -73,8 +84,8 @@ def verify(turn: Turn, genre: Callable[[str], Genre], lead_ins: Callable[[Chunk]
     (abstained or refused). ``lead_ins(chunk)`` gives the lines that frame a chunk's lines; ``minimum`` is
     the least probability of being right (``rag.answerability``) an answer needs to be shown."""
     question, raw, reasoning, lang = turn.query, turn.raw, turn.reasoning, turn.lang
-    body = prompts.tidy_answer(raw)
-    if not body or NOT_FOUND.search(body) or len(body) < 2:
+    body = without_declines(prompts.tidy_answer(raw), [x.passage.text for x in turn.selected])
+    if not body or len(body) < 2:
         return turn.stop(Reason.NOT_FOUND, reasoning)
     if echoes(question, body) or adds_nothing(question, body):
         return turn.stop(Reason.NOT_FOUND, f"{reasoning}\nThe answer only repeats the question.")

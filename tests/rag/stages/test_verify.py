@@ -5,7 +5,7 @@ from __future__ import annotations
 from notesqa.settings import Settings
 from rag import answerability, prompts
 from rag.genre import Genre
-from rag.stages.verify import Verified, adds_nothing, echoes, verify
+from rag.stages.verify import Verified, adds_nothing, echoes, verify, without_declines
 from rag.turn import Answer, Reason
 from tests.rag.stages.factories import selected, turn
 
@@ -53,6 +53,20 @@ def test_the_shown_answer_drops_cues_markers_and_from_the_passages_lead_ins() ->
     assert tidy("答案: 从段落[1]的描述来看，T5 是 Encoder-Decoder 结构 [1]。") == "T5 是 Encoder-Decoder 结构。"
     assert prompts.tidy_answer("根据段落[2]中可以看出，微调用小规模数据。") == "微调用小规模数据。"
     assert prompts.tidy_answer("Answer: The answer is: 1.3B [1]") == "1.3B"
+
+
+def test_the_models_own_decline_is_not_shown_and_alone_it_abstains() -> None:
+    passages = ["T5 的数据集 C4 有 750GB。"]
+    out = checked("T5 的数据集叫什么?", "信息不足，无法确定。", passages)
+    assert isinstance(out, Answer) and out.reason is Reason.NOT_FOUND
+    out = checked("T5 的数据集叫什么?", "C4，750GB [1]。由于没有具体提到参数大小，因此无法确定模型大小。", passages)
+    assert isinstance(out, Verified) and out.body == "C4，750GB。"
+    assert without_declines("I cannot determine it. The notes do not say.", []) == ""
+
+
+def test_a_sentence_copied_from_the_notes_is_not_a_decline() -> None:
+    passages = ["作者写道：实验里人类无法确定文章是不是机器写的。"]
+    assert without_declines("人类无法确定文章是不是机器写的。", passages) == "人类无法确定文章是不是机器写的。"
 
 
 def test_an_answer_that_repeats_the_question_is_not_an_answer() -> None:
