@@ -288,7 +288,8 @@ def column_ok(question: str, header: str, row: str, number: Quantity) -> bool:
 
 
 _ASKS_NUMBER = re.compile(
-    r"多少|几[个位年月天次种]|哪一?年|哪一?天|哪个月|什么时候|何时|日期|how many|how much|how long|how large|"
+    r"多少|几[个位年月天次种]|哪一?年|哪一?天|哪个月|什么时候|何时|日期|多[久长高重远快宽深]|多大(?!程度)|"
+    r"how many|how much|how long|how large|"
     r"what year|which year|what date|when did|when was|when is",
     re.IGNORECASE,
 )

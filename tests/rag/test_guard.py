@@ -146,6 +146,9 @@ def test_a_name_given_in_brackets_is_as_good_as_the_name() -> None:
 def test_number_questions_and_number_only_answers() -> None:
     assert asks_for_number("它是什么时候发布的?") and asks_for_number("How many parameters?")
     assert not asks_for_number("LamDA 的定位是什么?")
+    # the Chinese "how <adjective>" asks for an amount as the English one does; "to what extent" does not
+    assert asks_for_number("这个模型训练了多久?") and asks_for_number("数据集有多大?")
+    assert not asks_for_number("它在多大程度上减少了偏见?")
     assert only_numbers("2B, 8B, 137B [2]") and not only_numbers("未开源模型")
 
 
