@@ -27,13 +27,14 @@ from urllib.parse import quote
 
 from ingest.chunking import code_spans
 from ingest.documents import Document, NoteMeta
+from notesqa.text import MARKDOWN_LINK
 
 log = logging.getLogger(__name__)
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S | re.M)
 """A YAML block at the very start of a note, between ``---`` lines."""
 WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
-MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
+MD_IMAGE = re.compile("!" + MARKDOWN_LINK.pattern)
 INLINE_TAG = re.compile(r"(?<![^\s。，、；：！？）」』】])#([\w/-]*[^\W\d][\w/-]*)")
 """``#tag`` after a space, a line start or Chinese punctuation (``完成。#待办``), with at least one letter
 (``#2024`` is no tag, ``# H`` a heading, ``C#`` and ``page#anchor`` hold none)."""

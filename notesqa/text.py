@@ -202,6 +202,18 @@ does not match."""
 
 # --- whitespace ----------------------------------------------------------------------------------------------
 _SPACE = re.compile(r"\s+")
+MARKDOWN_LINK = re.compile(r"\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
+"""A markdown link ``[text](target)`` (an image when preceded by ``!``); a target may hold one level of
+parentheses (``https://en.wikipedia.org/wiki/Go_(game)``)."""
+
+
+def link_texts(text: str) -> str:
+    """``text`` with each markdown link (and image) written as its text only: what a reader sees, without a
+    URL that a model would read token by token ("[MRKL](https://arxiv.org/abs/2205.00445)" -> "MRKL")."""
+    return _ANY_LINK.sub(lambda m: m.group(1), text)
+
+
+_ANY_LINK = re.compile("!?" + MARKDOWN_LINK.pattern)
 
 
 def squash(text: str) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from ingest.chunking import TableSpan
 from ingest.embeddings import E5Embeddings
 from notesqa.quantity import quantities
-from notesqa.text import split_sentences, squash, terms
+from notesqa.text import link_texts, split_sentences, squash, terms
 from rag.guard import asks_for_number, injection
 from rag.prompts import Passage
 from rag.retrieve import Hit
@@ -275,7 +275,8 @@ def select_context(
     def take(ks: range) -> bool:
         nonlocal used
         new = [k for k in ks if k not in chosen]
-        cost = sum(units[k].end - units[k].start + len(GAP) for k in new)
+        cost = sum(len(link_texts(hits[units[k].hit].chunk.text[units[k].start : units[k].end])) + len(GAP)
+                   for k in new)
         if used and used + cost > budget_chars:
             return False
         chosen.update(new)
@@ -325,7 +326,8 @@ def _assemble(units: Sequence[_Unit], chosen: set[int], hits: Sequence[Hit], lea
 
 def _passage(number: int, h: Hit, picked: Sequence[_Unit], lead: tuple[tuple[int, int], ...] = ()) -> Selected:
     """One passage: the kept sentences joined with "…" where text was skipped; the header row of a table
-    right above its first kept row (the grounding check reads the columns from it)."""
+    right above its first kept row (the grounding check reads the columns from it); links as their text
+    (``link_texts``: a URL costs prompt tokens and answers nothing)."""
     pieces: list[str] = []
     prev_end = None
     headers: set[str] = set()
@@ -338,8 +340,8 @@ def _passage(number: int, h: Hit, picked: Sequence[_Unit], lead: tuple[tuple[int
                 pieces.append("\n" if not between.strip() else "\n…\n")
         if u.header and u.header not in headers:
             headers.add(u.header)
-            pieces.append(f"{u.header}\n")
-        pieces.append(h.chunk.text[u.start : u.end])
+            pieces.append(f"{link_texts(u.header)}\n")
+        pieces.append(link_texts(h.chunk.text[u.start : u.end]))
         prev_end = u.end
     spans = tuple((u.start, u.end) for u in picked)
     return Selected(Passage(number, _label(h), "".join(pieces)), h, spans, table=bool(headers), lead=lead)

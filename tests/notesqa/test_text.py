@@ -98,3 +98,11 @@ def test_answer_sentences_end_at_punctuation_only() -> None:
 def test_whitespace_squashed_or_collapsed() -> None:
     assert squash(" 参数量\n 175 B\t") == "参数量175B"
     assert collapse_spaces(" 参数量\n 175  B\t") == "参数量 175 B"
+
+
+def test_links_read_as_their_text() -> None:
+    from notesqa.text import link_texts
+
+    assert link_texts("见 [MRKL](https://arxiv.org/abs/2205.00445)：架构") == "见 MRKL：架构"
+    assert link_texts("![示意图](img/a.png) 与 [Go](https://en.wikipedia.org/wiki/Go_(game))") == "示意图 与 Go"
+    assert link_texts("数组 a[1] 和 [注]") == "数组 a[1] 和 [注]"

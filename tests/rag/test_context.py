@@ -94,6 +94,34 @@ def test_a_table_header_goes_right_above_its_rows_not_above_the_caption() -> Non
     assert lines[lines.index("发布时间 产品 参数量") + 1][:4].isdigit()  # ... and the header sits on a row
 
 
+def test_a_table_row_is_scored_with_its_caption() -> None:
+    from rag.context import _pool_units
+
+    note = "### Lambada 任务\n结果：困惑度对比如下\n\n|Model|Perplexity|\n|---|---|\n|GPT-3|1.92|\n"
+    rows = [u for u in _pool_units([hit(note)]) if u.header]
+    assert rows and all("结果：困惑度对比如下" in u.caption for u in rows)
+    prose = [u for u in _pool_units([hit("第一句话在这里说明了背景。第二句也没有表格。")])]
+    assert prose and not any(u.caption for u in prose)
+
+
+def test_a_window_with_a_number_gains_only_when_a_number_is_asked_for(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from rag import context
+
+    pool = context._Pool([hit("Kosmos 的模型规模很大。", 0), hit("Kosmos 的参数有 16 亿。", 1)], BigramEmbeddings())  # type: ignore[arg-type]
+    with_bonus = {q: pool.score(q) for q in ("Kosmos 的参数有多少?", "Kosmos 的参数是什么?")}
+    bonus = context.ANSWER_TYPE_BONUS
+    monkeypatch.setattr(context, "ANSWER_TYPE_BONUS", 0.0)
+    gain = {q: v - pool.score(q) for q, v in with_bonus.items()}
+    assert bonus > 0 and np.allclose(gain["Kosmos 的参数有多少?"], [0.0, bonus])
+    assert np.allclose(gain["Kosmos 的参数是什么?"], [0.0, 0.0])
+
+
+def test_links_are_given_to_the_model_as_their_text() -> None:
+    text = "- [MRKL](https://arxiv.org/abs/2205.00445)：一种智能体架构，由路由器把查询交给专家模块。"
+    out = select_context("MRKL 是什么架构?", [hit(text)], BigramEmbeddings(), 5, 200)  # type: ignore[arg-type]
+    assert "MRKL：一种智能体架构" in texts(out) and "https" not in texts(out)
+
+
 def test_a_markdown_table_s_alignment_row_is_never_a_candidate() -> None:
     from rag.context import _pool_units
 
