@@ -49,6 +49,13 @@ _QUESTION_END = re.compile(r"(?<=[?？])\s*")
 _RULE_ROW = re.compile(r"^\s*\|?(\s*:?-{2,}:?\s*\|)*\s*:?-{2,}:?\s*\|?\s*$")
 """A markdown table's alignment row ("|---|:--:|"): no content, and scored with the header it would win
 over the rows that hold the answer."""
+ITEM_HEAD_MAX_CHARS = 24
+"""Longest term an item's head may be ("- MRKL：…", "短期记忆：…"): a longer text before a colon is a clause
+("在实验中，对提示语句的毒性进行了分类：…"), not the name of what the item is about."""
+_ITEM_HEAD = re.compile(
+    rf"^[ \t]*(?:[-*+•·][ \t]+|\d{{1,3}}[.)、][ \t]*)?\**([^：:\n*]{{1,{ITEM_HEAD_MAX_CHARS}}})\**[ \t]*[：:]"
+)
+"""The head of a glossary-style line: an optional list marker, a short term, then a colon."""
 _POINTER = re.compile(r"^[\s•·*\-]*(详见|参见|延伸阅读|see also|read more)\s*[:：]", re.IGNORECASE)
 """A line that only points elsewhere ("• 详见:论文阅读_GLM"): it names another article, never answers, and
 a small model quotes it as if it did."""
@@ -326,18 +333,26 @@ def _assemble(units: Sequence[_Unit], chosen: set[int], hits: Sequence[Hit], lea
 
 def _passage(number: int, h: Hit, picked: Sequence[_Unit], lead: tuple[tuple[int, int], ...] = ()) -> Selected:
     """One passage: the kept sentences joined with "…" where text was skipped; the header row of a table
-    right above its first kept row (the grounding check reads the columns from it); links as their text
-    (``link_texts``: a URL costs prompt tokens and answers nothing)."""
+    right above its first kept row (the grounding check reads the columns from it); the head of a "term：…"
+    line above a sentence cut from it (``_ITEM_HEAD``); links as their text (``link_texts``: a URL costs
+    prompt tokens and answers nothing)."""
     pieces: list[str] = []
     prev_end = None
     headers: set[str] = set()
+    text = h.chunk.text
     for u in picked:
+        line_start = text.rfind("\n", 0, u.start) + 1
+        # a sentence cut from the middle of a "term：…" line, its start not kept: the term says what it is about
+        cut = line_start < u.start and (prev_end is None or prev_end < line_start)
+        head = _ITEM_HEAD.match(link_texts(text[line_start : u.start])) if cut else None
         if prev_end is not None:
-            between = h.chunk.text[prev_end : u.start]
-            if "\n" not in between:
-                pieces.append(GAP)  # sentences skipped inside a paragraph
+            between = text[prev_end : u.start]
+            if "\n" not in between:  # the next sentence, or sentences skipped inside a paragraph
+                pieces.append(between if not between.strip() else GAP)
             else:  # rows/lines keep their line structure; skipped lines show as "…"
                 pieces.append("\n" if not between.strip() else "\n…\n")
+        if head:
+            pieces.append(f"{head.group(1).strip()}：{GAP.lstrip()}")
         if u.header and u.header not in headers:
             headers.add(u.header)
             pieces.append(f"{link_texts(u.header)}\n")

@@ -196,3 +196,17 @@ def test_evidence_is_the_verbatim_run_of_the_note() -> None:
     out = select_context("Kosmos-1 有多少参数?", [h], BigramEmbeddings(), 5, 400)  # type: ignore[arg-type]
     (quote,) = evidence_of(out)
     assert "1.3 B" in quote.text and note[quote.start - h.chunk.start : quote.end - h.chunk.start].strip() == quote.text
+
+
+def test_a_sentence_cut_from_a_term_line_keeps_the_term() -> None:
+    text = (
+        "- [MRKL](https://arxiv.org/abs/2205.00445)：是一种用于自主代理的架构，由路由器把查询交给专家模块。"
+        "他们以算术为测试案例做了微调实验。实验表明，7B Jurassic1-large 模型未能可靠地提取出正确参数。\n"
+        "- 下一项：别的东西。"
+    )
+    out = select_context("哪个模型未能可靠地提取出正确参数?", [hit(text)], BigramEmbeddings(), 5, 60)  # type: ignore[arg-type]
+    shown = texts(out)
+    assert shown.startswith("MRKL：… ") and "Jurassic1" in shown and "路由器" not in shown
+    # adjacent sentences are joined as written; "…" only where text was skipped
+    both = texts(select_context("算术测试案例和提取参数的实验", [hit(text)], BigramEmbeddings(), 5, 200))  # type: ignore[arg-type]
+    assert "微调实验。实验表明" in both
