@@ -29,8 +29,10 @@ def without_declines(body: str, passages: Sequence[str]) -> str:
     what else the answer says stays ("750GB 的数据集 C4。由于没有具体提到T5的参数大小，无法确定…" keeps its
     first sentence). A sentence copied from a passage is the note speaking, not a decline."""
     notes = squash("".join(passages))
-    kept = [x for x in sentences(body) if not NOT_FOUND.search(x) or squash(x).strip("。.") in notes]
-    return "".join(kept).strip()
+    for x in sentences(body):
+        if NOT_FOUND.search(x) and squash(x).strip("。.") not in notes:
+            body = body.replace(x, "", 1)
+    return body.strip()
 
 ECHO_MIN_CHARS = 30
 """Shortest question (in word characters) whose repetition is judged an echo: a short question repeated as a

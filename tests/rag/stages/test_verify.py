@@ -62,6 +62,10 @@ def test_the_models_own_decline_is_not_shown_and_alone_it_abstains() -> None:
     out = checked("T5 的数据集叫什么?", "C4，750GB [1]。由于没有具体提到参数大小，因此无法确定模型大小。", passages)
     assert isinstance(out, Verified) and out.body == "C4，750GB。"
     assert without_declines("I cannot determine it. The notes do not say.", []) == ""
+    # what is kept is kept as written
+    assert without_declines("It has two parts. The first reads. The second writes.", []) == (
+        "It has two parts. The first reads. The second writes.")
+    assert without_declines("C4 is 750 GB. The notes do not state its size.", []) == "C4 is 750 GB."
 
 
 def test_a_sentence_copied_from_the_notes_is_not_a_decline() -> None:
