@@ -228,7 +228,8 @@ class _Pool:
         vecs = np.stack([unit_vecs[i:j].sum(axis=0) for i, j, _ in self.windows])
         self.vecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
         self.window_terms = [terms(f"{units[i].caption}\n{units[i].header}\n{text}") for i, _, text in self.windows]
-        self.numeric = np.array([bool(quantities(text)) for _, _, text in self.windows], dtype=np.float32)
+        self.numeric = np.array([bool(quantities(link_texts(text))) for _, _, text in self.windows],
+                                dtype=np.float32)  # a link's target holds digits that are no figure
         df: dict[str, int] = {}
         for u in units:
             for t in terms(hits[u.hit].chunk.text[u.start : u.end]):
