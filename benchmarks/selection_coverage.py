@@ -11,34 +11,31 @@ only (the answer path adds a Chinese rendering made by the model), so their figu
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from notesqa.settings import Settings
-from notesqa.text import squash
 from rag.answer import Answerer
 from rag.context import select_context
-
-SKIPPED_TYPES = ("unanswerable", "adversarial")
+from rag.eval.dataset import load_questions
+from rag.eval.scoring import keyword_present
 
 
 def coverage(index_dir: str, questions: Path) -> tuple[int, int, float, list[str]]:
     """``(covered, answerable, mean passage characters, ids not covered)`` for one question set."""
     settings = Settings(index_dir=Path(index_dir))
     answerer = Answerer(settings)
-    rows = [json.loads(line) for line in questions.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("type") not in SKIPPED_TYPES and r.get("keywords")]
+    rows = [q for q in load_questions(questions) if q.answerable and q.keywords]
     covered, chars, missed = 0, 0, []
-    for r in rows:
-        hits = answerer.retrieve(r["question"], settings.top_k)
-        selected = select_context(r["question"], hits, answerer.sentence_embeddings, settings.context_passages,
+    for q in rows:
+        hits = answerer.retrieve(q.question, settings.top_k)
+        selected = select_context(q.question, hits, answerer.sentence_embeddings, settings.context_passages,
                                   settings.context_max_chars)
-        text = squash("\n".join(x.passage.text for x in selected)).casefold()
+        text = "\n".join(x.passage.text for x in selected)
         chars += sum(len(x.passage.text) for x in selected)
-        if all(squash(k).casefold() in text for k in r["keywords"]):
+        if all(keyword_present(text, k) for k in q.keywords):  # as the eval scores an answer's keywords
             covered += 1
         else:
-            missed.append(r["id"])
+            missed.append(q.id)
     return covered, len(rows), chars / max(1, len(rows)), missed
 
 

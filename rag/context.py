@@ -230,6 +230,8 @@ class _Pool:
         self.window_terms = [terms(f"{units[i].caption}\n{units[i].header}\n{text}") for i, _, text in self.windows]
         self.numeric = np.array([bool(quantities(link_texts(text))) for _, _, text in self.windows],
                                 dtype=np.float32)  # a link's target holds digits that are no figure
+        # what each unit costs the passage budget: the characters the model reads (links as their text)
+        self.reads = [len(link_texts(hits[u.hit].chunk.text[u.start : u.end])) for u in units]
         df: dict[str, int] = {}
         for u in units:
             for t in terms(hits[u.hit].chunk.text[u.start : u.end]):
@@ -283,8 +285,7 @@ def select_context(
     def take(ks: range) -> bool:
         nonlocal used
         new = [k for k in ks if k not in chosen]
-        cost = sum(len(link_texts(hits[units[k].hit].chunk.text[units[k].start : units[k].end])) + len(GAP)
-                   for k in new)
+        cost = sum(pool.reads[k] + len(GAP) for k in new)
         if used and used + cost > budget_chars:
             return False
         chosen.update(new)
