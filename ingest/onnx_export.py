@@ -4,7 +4,8 @@ The ``onnx`` and ``onnx-int8`` backends (``settings.embed_backend``) run the mod
 torch at run time (:mod:`ingest.onnx_encoder`). The export is made once, with torch, into the folder
 :func:`ingest.model_files.onnx_folder` names (never inside a user's own model folder): ``model.onnx`` (fp32,
 ONNX Runtime's BERT fusions, exact GELU, so the same vectors as torch) and, on first use of ``onnx-int8``,
-``model_int8.onnx`` (dynamic int8 quantisation of the MatMul/Attention weights). ``export.json`` records what
+``model_int8.onnx`` (dynamic int8 quantisation of the MatMul/Attention weights, after their inputs' outlier
+channels are smoothed into the weights, :mod:`ingest.onnx_smooth`). ``export.json`` records what
 the encoder needs besides the graph (pooling, normalisation, prompts) and what the export was made from.
 """
 
@@ -26,8 +27,9 @@ from ingest.torch_model import embedding_dimension, load_sentence_transformer
 
 _EXPORT_LOCK = threading.Lock()
 
-ONNX_EXPORT_VERSION = 1
-"""Bump when the export changes (graph, fusions, quantisation): exports made by another version are redone."""
+ONNX_EXPORT_VERSION = 2
+"""Bump when the export changes (graph, fusions, quantisation): exports made by another version are redone.
+2: the int8 model is quantised after outlier smoothing."""
 
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model_int8.onnx"}
 """File of each ONNX backend inside the export folder."""
@@ -165,18 +167,22 @@ def _export_fp32(src: Path, out: Path, bundled: bool) -> None:
 
 
 def _quantize_int8(out: Path) -> None:
-    """Dynamic int8 quantisation (per-channel weights) of the fp32 export's MatMul/Attention nodes."""
+    """Dynamic int8 quantisation (per-channel weights) of the fp32 export's MatMul/Attention nodes, smoothed."""
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from ingest.onnx_smooth import smooth_model
+
     tmp = out / f".{ONNX_FILES['onnx-int8']}.{os.getpid()}.tmp"
+    smoothed = out / f".smoothed.{os.getpid()}.tmp"
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser logs advice about static (calibrated) pre-processing
     try:
         # the fused com.microsoft ops defeat ONNX shape inference: their outputs are float
+        smooth_model(out / ONNX_FILES["onnx"], smoothed, out)
         quantize_dynamic(
-            out / ONNX_FILES["onnx"],
+            smoothed,
             tmp,
             op_types_to_quantize=["MatMul", "Attention"],
             per_channel=True,
@@ -187,6 +193,7 @@ def _quantize_int8(out: Path) -> None:
     finally:
         root.setLevel(level)
         tmp.unlink(missing_ok=True)
+        smoothed.unlink(missing_ok=True)
 
 
 def ensure_onnx_export(src: Path, out: Path, backend: str, bundled: bool) -> Path:
