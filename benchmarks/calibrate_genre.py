@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.embeddings import get_embeddings
 from notesqa.settings import Settings
+from rag.answer import Answerer
 from rag.classifier import cross_validated, load_examples
 from rag.genre import COMPOSED_MIN_PROB, EXAMPLES, GenreCheck
 
@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("runs", type=Path, nargs="*")
     args = ap.parse_args()
     settings = Settings()
-    embeddings = get_embeddings(settings)
+    embeddings = Answerer(settings).sentence_embeddings  # the model the product's classifier reads with
     texts, labels = load_examples(EXAMPLES, {"statement", "composed"})
     vectors = np.asarray(embeddings.embed_queries(texts), dtype=np.float32)
     probs, classes = cross_validated(vectors, texts, labels)

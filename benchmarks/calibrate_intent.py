@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.embeddings import get_embeddings
 from notesqa.settings import Settings
+from rag.answer import Answerer
 from rag.classifier import REGULARISATION, cross_validated, load_examples
 from rag.eval.dataset import load_questions
 from rag.eval.scoring import percentile
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--held-out", type=Path, nargs="*", default=[])
     args = ap.parse_args()
     settings = Settings()
-    embeddings = get_embeddings(settings)
+    embeddings = Answerer(settings).sentence_embeddings  # the model the product's classifier reads with
     texts, labels = load_examples(EXAMPLES, {i.value for i in Intent})
     vectors = np.asarray(embeddings.embed_queries(texts), dtype=np.float32)
     print(f"examples: {len(texts)} ({', '.join(f'{k} {labels.count(k)}' for k in sorted(set(labels)))})")

@@ -265,6 +265,7 @@ class Index:
 def signature(settings: Settings) -> dict[str, object]:
     """Everything that makes stored vectors/chunks incompatible when it changes."""
     from ingest.embeddings import model_id
+    from ingest.onnx_export import ONNX_EXPORT_VERSION
 
     sig: dict[str, object] = {
         "embed_model": model_id(settings),
@@ -275,9 +276,10 @@ def signature(settings: Settings) -> dict[str, object]:
         "vector_backend": settings.vector_backend,
     }
     if settings.embed_backend == "onnx-int8":
-        # int8 vectors differ from fp32 ones; torch and onnx (both fp32) give the same vectors, so they share
-        # indexes, and indexes built before this key existed stay valid
+        # int8 vectors differ from fp32 ones and from another export's int8 ones; torch and onnx (both fp32)
+        # give the same vectors, so they share indexes, and indexes built before this key existed stay valid
         sig["embed_backend"] = settings.embed_backend
+        sig["onnx_export"] = ONNX_EXPORT_VERSION
     return sig
 
 

@@ -81,22 +81,25 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=4, ge=1)
     """Passages per embedding batch (batches are formed from length-sorted passages). On 2 CPU cores ONNX
     Runtime embedded so-large-lm's chunks fastest at 2-8 per batch (fp32: 17, 15, 14 and 10 chunks/s at 2, 4,
-    16 and 64); 4 keeps that speed on machines with more cores. The vectors do not depend on it (fp32)."""
+    16 and 64; int8: 31, 29, 25 and 19); 4 keeps that speed on machines with more cores. fp32 vectors do not
+    depend on it; int8 ones move a little with their batch (activations are quantised per batch)."""
 
-    embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
-    """How the embedding model runs: ``onnx`` (fp32 under ONNX Runtime: the same vectors as torch, 1.3-1.7x
-    its throughput, 1.6 s to load instead of 7 s), ``torch`` (fp32) or ``onnx-int8`` (dynamically quantised;
-    about twice the ingest throughput of ``onnx``, but one so-large-lm dev question fewer at hit@5 and MRR
-    moved both ways on the four public sets, docs/experiments.md). The ONNX backends need ``notesqa[onnx]``
-    and are exported once into the cache dir (``<model>-onnx/``). ``onnx-int8`` is part of the index
-    signature."""
+    embed_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
+    """How the embedding model runs for the index (passages at ingest, questions at search): ``onnx-int8``
+    (dynamically quantised after outlier smoothing, :mod:`ingest.onnx_smooth`: about twice the ingest
+    throughput of ``onnx``, vectors at cosine 0.999 to fp32, and hybrid MRR within 0.03 of fp32 on the four
+    public sets, docs/experiments.md), ``onnx`` (fp32 under ONNX Runtime: the same vectors as torch, 1.3-1.7x
+    its throughput, 1.6 s to load instead of 7 s) or ``torch`` (fp32). The ONNX backends need
+    ``notesqa[onnx]`` and are exported once into the cache dir (``<model>-onnx/``). ``onnx-int8`` is part of
+    the index signature: changing this setting rebuilds the index at the next ingest."""
 
-    context_embed_backend: Literal["same", "torch", "onnx", "onnx-int8"] = "same"
-    """How the embedding model runs when it scores the candidate sentences of the prompt (a re-ranking inside
-    the top passages, redone for every question): ``same`` uses ``embed_backend``; ``onnx-int8`` takes half
-    the time (0.06 vs 0.11 s per question) and puts the same evidence in the prompt, but its slightly
-    different picks cost one multi-part dev question in three runs out of three (docs/experiments.md). Falls back to
-    ``embed_backend`` when ONNX Runtime is not installed."""
+    context_embed_backend: Literal["same", "torch", "onnx", "onnx-int8"] = "onnx"
+    """How the embedding model runs when it reads text for the answer path's decisions: the candidate
+    sentences of the prompt (a re-ranking inside the top passages, redone for every question) and the request
+    and genre classifiers, whose thresholds were calibrated on fp32 vectors. fp32 ``onnx`` by default (0.11 s
+    per question for the sentences; ``onnx-int8`` takes 0.06 s and picked other sentences for a few
+    questions, docs/experiments.md); ``same`` uses ``embed_backend`` (one model in memory instead of two).
+    Falls back to ``embed_backend`` when ONNX Runtime is not installed."""
 
     threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
     """CPU threads for torch and llama.cpp (never run two generations at once)."""

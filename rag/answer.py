@@ -48,7 +48,9 @@ class Answerer:
 
     @cached_property
     def sentence_embeddings(self) -> E5Embeddings:
-        """The embedding model that scores the prompt's candidate sentences (``context_embed_backend``)."""
+        """The embedding model that reads text for the answer path's decisions (``context_embed_backend``): it
+        scores the prompt's candidate sentences and feeds the request and genre classifiers. The index's own
+        vectors (passages, the question's search vector) come from ``embed_backend``."""
         s = self.settings
         if s.context_embed_backend not in ("same", s.embed_backend):
             try:
@@ -61,12 +63,12 @@ class Answerer:
     @cached_property
     def intent(self) -> IntentClassifier:
         """The decision about the request, before retrieval (``rag.intent``)."""
-        return IntentClassifier(get_embeddings(self.settings), self.settings.cache_dir)
+        return IntentClassifier(self.sentence_embeddings, self.settings.cache_dir)
 
     @cached_property
     def genre(self) -> GenreCheck:
         """What the written answer reads as (``rag.genre``)."""
-        return GenreCheck(get_embeddings(self.settings), self.settings.cache_dir)
+        return GenreCheck(self.sentence_embeddings, self.settings.cache_dir)
 
     def _lead_ins(self, chunk: Chunk) -> list[str]:
         """The lead-in lines that frame a chunk's lines: its own, and when it starts inside a list, the last
@@ -166,4 +168,4 @@ class Answerer:
             return
         yield from generate(turn, self.llm, s)
         checked = verify(turn, self.genre, self._lead_ins, s.answerability_min)
-        yield checked if isinstance(checked, Answer) else cite(turn, checked, get_embeddings(s))
+        yield checked if isinstance(checked, Answer) else cite(turn, checked, self.sentence_embeddings)

@@ -56,7 +56,7 @@ def test_torch_backend_needs_no_onnxruntime(tmp_path: Path, monkeypatch: pytest.
 def test_onnx_vectors_match_torch(tmp_path: Path, backend: str, min_cos: float) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    torch_emb = get_embeddings(Settings(index_dir=tmp_path / "index"))
+    torch_emb = get_embeddings(Settings(index_dir=tmp_path / "index", embed_backend="torch"))
     onnx_emb = get_embeddings(Settings(index_dir=tmp_path / "index", embed_backend=backend))
     ref = np.asarray(torch_emb.embed_documents(TEXTS) + [torch_emb.embed_query(t) for t in TEXTS[:2]])
     got = np.asarray(onnx_emb.embed_documents(TEXTS) + [onnx_emb.embed_query(t) for t in TEXTS[:2]])

@@ -6,16 +6,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+import ingest.onnx_export as onnx_export
 from ingest.chunking import Chunk, TableSpan, table_spans
 from ingest.store import _chunk_from_record, _chunk_record, signature
 from notesqa.settings import Settings
 
 
-def test_only_int8_changes_the_index_signature(tmp_path: Path) -> None:
+def test_only_int8_changes_the_index_signature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sigs = {b: signature(Settings(embed_backend=b, cache_dir=tmp_path)) for b in ("torch", "onnx", "onnx-int8")}
     assert sigs["torch"] == sigs["onnx"]  # both fp32: same vectors, indexes stay valid across the switch
     assert sigs["onnx-int8"] != sigs["torch"]
     assert sigs["onnx-int8"]["embed_backend"] == "onnx-int8"
+    # another int8 export (e.g. without outlier smoothing) gives other vectors: its indexes are rebuilt
+    monkeypatch.setattr(onnx_export, "ONNX_EXPORT_VERSION", onnx_export.ONNX_EXPORT_VERSION + 1)
+    assert signature(Settings(embed_backend="onnx-int8", cache_dir=tmp_path)) != sigs["onnx-int8"]
+    assert signature(Settings(embed_backend="onnx", cache_dir=tmp_path)) == sigs["onnx"]
 
 TEXT = "常见的大模型如下:\n\n发布时间 产品 参数量\n2020.6 GPT-3 175B\n2023.3 GPT-4 1760B"
 

@@ -93,17 +93,20 @@ def test_an_english_question_can_also_search_in_chinese(answerer: Answerer) -> N
 def test_sentences_are_scored_by_the_configured_backend_with_a_fallback(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import rag.answer as answer_module
 
-    assert Answerer(settings).sentence_embeddings.backend == settings.embed_backend  # default: "same"
-    settings = settings.model_copy(update={"context_embed_backend": "onnx-int8"})
-    assert Answerer(settings).sentence_embeddings.backend == "onnx-int8"
+    assert settings.embed_backend == "onnx-int8"  # the index's vectors
+    assert Answerer(settings).sentence_embeddings.backend == "onnx"  # default: fp32 picks the evidence
+    same = settings.model_copy(update={"context_embed_backend": "same"})
+    assert Answerer(same).sentence_embeddings.backend == "onnx-int8"
+    settings = settings.model_copy(update={"context_embed_backend": "torch"})
+    assert Answerer(settings).sentence_embeddings.backend == "torch"
     real = answer_module.get_embeddings
 
-    def no_onnx(s, backend=None):  # type: ignore[no-untyped-def]
-        if backend == "onnx-int8":
-            raise ImportError("onnxruntime is not installed")
+    def no_torch(s, backend=None):  # type: ignore[no-untyped-def]
+        if backend == "torch":
+            raise ImportError("torch is not installed")
         return real(s, backend)
 
-    monkeypatch.setattr(answer_module, "get_embeddings", no_onnx)
+    monkeypatch.setattr(answer_module, "get_embeddings", no_torch)
     assert Answerer(settings).sentence_embeddings.backend == settings.embed_backend
 
 
