@@ -1,7 +1,8 @@
 """Embedding throughput of the default corpus (chunks/s) and incremental re-ingest time, per embedding backend.
 
     python benchmarks/embed_throughput.py [--backend torch|onnx|onnx-int8|all] [--repeats 3] [--corpus corpus]
-                                          [--synthetic NOTES] [--threads N] [--eval eval/dev.jsonl]
+                                          [--synthetic NOTES] [--threads N] [--fidelity 240]
+                                          [--eval eval/dev.jsonl]
                                           [--eval-out runs/emb]
 
 Full rebuilds run into a temporary index; the model is loaded once beforehand, so the figure is the
@@ -75,6 +76,8 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, object]:
         "unchanged_reingest_s_median": round(statistics.median(unchanged), 3),
         "threads": settings.threads,
     }
+    if args.fidelity and backend != "onnx":
+        out.update(fidelity(settings, emb, args.fidelity))
     if args.eval:
         from rag.eval.runner import run_eval
 
@@ -82,6 +85,19 @@ def measure(args: argparse.Namespace, backend: str) -> dict[str, object]:
         overall = report["overall"]
         out.update({k: overall.get(k) for k in ("hit@1", "hit@5", "mrr")})
     return out
+
+
+def fidelity(settings: Settings, emb: object, limit: int) -> dict[str, float]:
+    """Cosine of this backend's vectors to fp32 ONNX ones over the index's first ``limit`` chunks."""
+    import numpy as np
+
+    from ingest.store import load_index
+
+    index = load_index(settings.index_dir, emb, settings=settings)
+    texts = [index.chunks[cid].embed_text for cid in index.order[:limit]]
+    ref = np.asarray(get_embeddings(settings, backend="onnx").embed_documents(texts))
+    cos = (np.asarray(emb.embed_documents(texts)) * ref).sum(axis=1)  # type: ignore[attr-defined]
+    return {"cosine_to_fp32_min": round(float(cos.min()), 4), "cosine_to_fp32_mean": round(float(cos.mean()), 5)}
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -101,6 +117,8 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, default=0, metavar="NOTES",
                     help="ingest a synthetic corpus of this many notes made from --corpus (as notesqa bench does)")
     ap.add_argument("--threads", type=int, default=None, help="default: settings.threads (all cores)")
+    ap.add_argument("--fidelity", type=int, default=0, metavar="CHUNKS",
+                    help="also compare this many chunks' vectors with fp32 ONNX ones (cosine min / mean)")
     ap.add_argument("--eval", type=Path, default=None, help="also score this question set (retrieval only)")
     ap.add_argument("--eval-out", default="runs/emb", help="eval output prefix (a -<backend> suffix is added)")
     args = ap.parse_args()
