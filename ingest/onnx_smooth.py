@@ -26,7 +26,8 @@ import numpy as np
 SMOOTH_ALPHA = 0.7
 """How much of an outlier moves into the weights (0: none, 1: all). Chosen by the int8 vectors' cosine to the
 fp32 ones over the chunks of both public corpora (α 0.5 / 0.6 / 0.7 / 0.8 / 0.9): 0.7 and 0.6 were closest
-(mean 0.9990 / 0.9992 for 0.7, against 0.9967 / 0.9975 without smoothing); docs/experiments.md."""
+(mean 0.9990 on so-large-lm and 0.9992 on the default corpus for 0.7, against 0.9967 and 0.9975 without
+smoothing); docs/experiments.md."""
 
 MIN_SCALE = 1e-2
 """Smallest ``s_j``: a channel that is almost silent on the calibration text is amplified at most 100 times."""
