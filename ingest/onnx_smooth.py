@@ -46,12 +46,16 @@ def calibration_passages(path: Path = CALIBRATION_FILE, window: int = CALIBRATIO
     return ["\n\n".join(paragraphs[i : i + window]) for i in range(len(paragraphs))]
 
 
-def _weight_of(node: Any, initializers: dict[str, Any], uses: Counter[str]) -> str | None:
-    """The 2-D weight, used by this node only, that a quantisable node multiplies its first input by."""
-    if node.op_type in ("MatMul", "Attention") and len(node.input) > 1 and node.input[1] in initializers:
-        weight = node.input[1]
-        return weight if len(initializers[weight].dims) == 2 and uses[weight] == 1 else None
-    return None
+def _smoothable(model: Any) -> set[str]:
+    """Names of the 2-D weights that a MatMul/Attention multiplies its first input by, each used by one node."""
+    initializers = {t.name: t for t in model.graph.initializer}
+    uses = Counter(name for n in model.graph.node for name in n.input)
+    return {
+        n.input[1]
+        for n in model.graph.node
+        if n.op_type in ("MatMul", "Attention") and len(n.input) > 1 and n.input[1] in initializers
+        and len(initializers[n.input[1]].dims) == 2 and uses[n.input[1]] == 1
+    }
 
 
 def activation_maxima(model: Any, names: list[str], export_dir: Path, texts: list[str]) -> dict[str, np.ndarray]:
@@ -90,10 +94,10 @@ def smooth_graph(model: Any, maxima: dict[str, np.ndarray], alpha: float = SMOOT
     from onnx import helper, numpy_helper
 
     initializers = {t.name: t for t in model.graph.initializer}
-    uses = Counter(name for n in model.graph.node for name in n.input)
+    weights = _smoothable(model)
     nodes, smoothed = [], 0
     for node in model.graph.node:
-        if _weight_of(node, initializers, uses) and node.input[0] in maxima:
+        if len(node.input) > 1 and node.input[1] in weights and node.input[0] in maxima:
             weight = initializers[node.input[1]]
             w = numpy_helper.to_array(weight).astype(np.float32)
             act = np.maximum(maxima[node.input[0]], 1e-5)
@@ -115,9 +119,8 @@ def smooth_model(src: Path, dst: Path, export_dir: Path, alpha: float = SMOOTH_A
     import onnx
 
     model = onnx.load(str(src))
-    initializers = {t.name: t for t in model.graph.initializer}
-    uses = Counter(name for n in model.graph.node for name in n.input)
-    inputs = sorted({n.input[0] for n in model.graph.node if _weight_of(n, initializers, uses)})
+    weights = _smoothable(model)
+    inputs = sorted({n.input[0] for n in model.graph.node if len(n.input) > 1 and n.input[1] in weights})
     maxima = activation_maxima(model, inputs, export_dir, calibration_passages())
     smoothed = smooth_graph(model, maxima, alpha)
     onnx.save(model, str(dst))

@@ -49,8 +49,8 @@ class Answerer:
     @cached_property
     def sentence_embeddings(self) -> E5Embeddings:
         """The embedding model that reads text for the answer path's decisions (``context_embed_backend``): it
-        scores the prompt's candidate sentences and feeds the request and genre classifiers. The index's own
-        vectors (passages, the question's search vector) come from ``embed_backend``."""
+        scores the prompt's candidate sentences, feeds the request and genre classifiers and matches citations.
+        The index's own vectors (passages, the question's search vector) come from ``embed_backend``."""
         s = self.settings
         if s.context_embed_backend not in ("same", s.embed_backend):
             try:
