@@ -43,14 +43,27 @@ def _cutter():  # type: ignore[no-untyped-def]
     return _jieba
 
 
+TOKENIZER_VERSION = 2
+"""Bump when :func:`tokenize` changes: indexes hold their chunks' tokens (2: a name written against its version
+number also gives the two pieces, ``VERSIONED``)."""
+
+VERSIONED = re.compile(r"([a-z]{2,})(\d+(?:\.\d+)?)")
+"""A name written against its version number ("gpt3", "llama2", "qwen2.5"). jieba reads "GPT-3" as ``gpt``
+and ``3`` but "GPT3" as one token, so such a token also gives its two pieces: a question or note that writes
+the name either way finds the other. One-letter names ("t5", "a100") are left whole."""
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased jieba search-mode tokens without punctuation or stop words (``notesqa.text.STOP_WORDS``)."""
+    """Lower-cased jieba search-mode tokens without punctuation or stop words (``notesqa.text.STOP_WORDS``); a
+    name joined to its version number is followed by its pieces (``VERSIONED``: "gpt3" -> gpt3, gpt, 3)."""
     jieba = _cutter()
     out = []
     for token in jieba.lcut_for_search(text.lower()):
         token = token.strip()
         if token and _WORD.search(token) and token not in STOP_WORDS:
             out.append(token)
+            if m := VERSIONED.fullmatch(token):
+                out.extend(m.groups())
     return out
 
 

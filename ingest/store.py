@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ingest.chunking import CHUNKER_VERSION, Chunk, TableSpan, table_spans
-from ingest.sparse import SparseIndex
+from ingest.sparse import TOKENIZER_VERSION, SparseIndex
 from ingest.vectorstores import DenseStore, Record, load_dense
 from notesqa.settings import Settings
 
@@ -274,6 +274,7 @@ def signature(settings: Settings) -> dict[str, object]:
         "chunk_overlap_sentences": settings.chunk_overlap_sentences,
         "chunker_version": CHUNKER_VERSION,
         "vector_backend": settings.vector_backend,
+        "bm25_tokenizer": TOKENIZER_VERSION,
     }
     if settings.embed_backend == "onnx-int8":
         # int8 vectors differ from fp32 ones and from another export's int8 ones; torch and onnx (both fp32)

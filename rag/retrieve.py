@@ -89,7 +89,7 @@ class IndexMismatchError(IndexCorruptError):
 
 def check_compatible(index: Index, settings: Settings) -> None:
     """Raise ``IndexMismatchError`` unless ``index`` was embedded with the model (and quantisation)
-    ``settings`` use."""
+    ``settings`` use, and its keyword tokens were made the way questions are tokenised now."""
     keys = ("embed_model", "embed_backend")
     expected = signature(settings)
     built_with, using = ([sig.get(k) for k in keys if sig.get(k)] for sig in (index.manifest.signature, expected))
@@ -98,6 +98,11 @@ def check_compatible(index: Index, settings: Settings) -> None:
             f"The index at {settings.index_dir} was built with the embedding model {' '.join(built_with)}, but the "
             f"settings use {' '.join(using)}. Run `notesqa ingest --rebuild` (or set NOTESQA_EMBED_MODEL / "
             "NOTESQA_EMBED_BACKEND back)."
+        )
+    if index.manifest.signature.get("bm25_tokenizer", 1) != expected["bm25_tokenizer"]:
+        raise IndexMismatchError(
+            f"The index at {settings.index_dir} holds keyword (BM25) tokens of an older version of notesqa. "
+            "Run `notesqa ingest` to rebuild it."
         )
 
 

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from ingest import sparse
-from ingest.sparse import SparseIndex, tokenize
+from ingest.sparse import TOKENIZER_VERSION, SparseIndex, tokenize
 from notesqa.text import MORE_ENGLISH_STOP_WORDS
 from tests.conftest import CORPUS
 
@@ -20,9 +20,10 @@ def test_tokens_drop_function_words_and_keep_names() -> None:
     assert not {"的", "what", "is", "the", "多少"} & set(tokens)
 
 
-CORPUS_TOKENS = (10387, "6f8f81bfc752dc5f7dbfd0c490e3a93eeea1cb4e54db51b07d03b8d6a507e740")
-"""How many BM25 tokens the corpus notes make, and a digest of them, as measured before the stop-word lists of
-BM25 and of lexical terms became one (``notesqa.text``): the index must not change with such a move."""
+CORPUS_TOKENS = (10417, "db3ece85768465c6b2e53239a20716d3d12d4900e7c9d52021b586c38469dcdd")
+"""How many BM25 tokens the corpus notes make, and a digest of them, for ``sparse.TOKENIZER_VERSION`` 2: the
+index must not change without that version changing (moving code, such as the stop-word lists of BM25 and of
+lexical terms becoming one in ``notesqa.text``, must leave it as it is)."""
 
 
 def test_bm25_tokens_of_the_corpus_are_unchanged() -> None:
@@ -32,7 +33,13 @@ def test_bm25_tokens_of_the_corpus_are_unchanged() -> None:
         tokens = tokenize(path.read_text(encoding="utf-8"))
         count += len(tokens)
         digest.update(json.dumps(tokens, ensure_ascii=False).encode())
-    assert (count, digest.hexdigest()) == CORPUS_TOKENS
+    assert TOKENIZER_VERSION == 2 and (count, digest.hexdigest()) == CORPUS_TOKENS
+
+
+def test_a_name_joined_to_its_version_also_gives_its_pieces() -> None:
+    assert tokenize("GPT-3 的参数") == ["gpt", "3", "参数"]  # jieba's reading of the hyphenated name, unchanged
+    assert tokenize("GPT3 的参数") == ["gpt3", "gpt", "3", "参数"]  # so a question with either finds both
+    assert tokenize("qwen2.5 和 A100、T5") == ["qwen2.5", "qwen", "2.5", "a100", "t5"]  # one letter: a whole name
 
 
 def test_bm25_keeps_the_words_only_terms_leave_out() -> None:

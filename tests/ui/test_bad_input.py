@@ -204,6 +204,23 @@ def test_index_built_with_another_embedding_model_is_refused(settings: Settings,
 
 
 @pytest.mark.slow
+def test_index_with_keyword_tokens_of_another_version_is_refused_and_rebuilt(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.store as store
+    from ingest.pipeline import ingest
+    from rag.retrieve import IndexHandle, IndexMismatchError
+
+    monkeypatch.setattr(store, "TOKENIZER_VERSION", 1)  # an index written before a name's pieces were added
+    ingest(settings)
+    monkeypatch.undo()
+    with pytest.raises(IndexMismatchError, match="Run `notesqa ingest`"):
+        IndexHandle(settings).get()
+    assert ingest(settings).rebuilt
+    IndexHandle(settings).get()
+
+
+@pytest.mark.slow
 def test_disk_full_during_ingest_keeps_the_previous_index(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     import ingest.store as store
     from ingest.pipeline import ingest
