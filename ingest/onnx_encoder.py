@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.onnx_export import OnnxExportError, read_export_meta, require_onnxruntime
+from ingest.onnx_export import export_meta, require_onnxruntime
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -27,9 +27,7 @@ class OnnxEncoder:
         ort = require_onnxruntime(backend)
         from tokenizers import Tokenizer
 
-        meta = read_export_meta(export_dir)
-        if meta is None:
-            raise OnnxExportError(f"{export_dir}/export.json is missing or unreadable; delete {export_dir}.")
+        meta = export_meta(export_dir)
         self.meta = meta
         self.prompts: dict[str, str] = meta["prompts"]
         options = ort.SessionOptions()

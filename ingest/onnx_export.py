@@ -77,6 +77,14 @@ def read_export_meta(out: Path) -> dict[str, Any] | None:
         return None
 
 
+def export_meta(out: Path) -> dict[str, Any]:
+    """The export's ``export.json``, which reading the export needs; ``OnnxExportError`` when it is missing."""
+    meta = read_export_meta(out)
+    if meta is None:
+        raise OnnxExportError(f"{out}/export.json is missing or unreadable; delete {out}.")
+    return meta
+
+
 def _export_fp32(src: Path, out: Path, bundled: bool) -> None:
     """Write ``model.onnx`` (token embeddings out), ``tokenizer.json`` and ``export.json`` into ``out``."""
     # loaded first: it says how to install torch and sentence-transformers if they are missing

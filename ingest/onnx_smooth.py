@@ -16,12 +16,13 @@ the model, and the int8 run still measures each batch's own range.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ingest.onnx_export import export_meta
 
 SMOOTH_ALPHA = 0.7
 """How much of an outlier moves into the weights (0: none, 1: all). Chosen by the int8 vectors' cosine to the
@@ -69,7 +70,7 @@ def activation_maxima(model: Any, names: list[str], export_dir: Path, texts: lis
     for name in names:
         probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    meta = json.loads((export_dir / "export.json").read_text())
+    meta = export_meta(export_dir)
     tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
     tokenizer.enable_truncation(int(meta["max_seq_length"]))
     feeds_needed = {i.name for i in session.get_inputs()}
