@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ingest.chunking import table_cells, table_spans
 from notesqa.text import FINISHED_SENTENCE
 
 SYSTEM_PROMPT = """You answer questions about the user's personal notes, using ONLY the numbered passages inside <passages>.
@@ -109,8 +110,42 @@ class Passage:
     text: str
 
 
+_SEPARATOR_ROW = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+"""A markdown table's alignment row (``|---|:---:|``)."""
+
+
+def rows_as_fields(text: str) -> str:
+    """``text`` as the model reads it: every row of a markdown table becomes one line of ``column: value``
+    pairs ("|GPT-3 (few-shot)|**1.92**|" under "|Model|Perplexity|" reads "Model: GPT-3 (few-shot); Perplexity:
+    **1.92**"), so a row says which column each value is in without the model matching cells to a header row
+    lines above. The header row and alignment row go; a row whose cells do not line up with the header stays
+    as written, and so do tables of space-separated rows (their cells are split at spaces and do not line
+    up reliably). Only what the model reads changes: the grounding check and the evidence keep the table."""
+    spans = table_spans(text)
+    if not spans:
+        return text
+    out, pos = [], 0
+    for t in spans:
+        heads = table_cells(t.header)
+        out.append(text[pos : t.start])
+        lines = text[t.start : t.end].split("\n")
+        rows = [ln for ln in lines[1:] if ln.strip() and not _SEPARATOR_ROW.match(ln)]
+        if "|" not in t.header or len(heads) < 2 or not rows:  # rows split at spaces do not line up reliably
+            out.append(text[t.start : t.end])
+        else:
+            kept = []
+            for row in rows:
+                cells = table_cells(row)
+                kept.append("; ".join(f"{h}: {c}" for h, c in zip(heads, cells, strict=True) if c)
+                            if len(cells) == len(heads) else row)
+            out.append("\n".join(kept) + ("\n" if lines[-1] == "" else ""))
+        pos = t.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def format_passages(passages: Sequence[Passage]) -> str:
-    body = "\n".join(f"[{p.number}] ({p.label})\n{p.text}" for p in passages)
+    body = "\n".join(f"[{p.number}] ({p.label})\n{rows_as_fields(p.text)}" for p in passages)
     return f"<passages>\n{body}\n</passages>"
 
 

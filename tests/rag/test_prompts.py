@@ -39,3 +39,20 @@ def test_a_sentence_the_model_starts_to_repeat_is_found() -> None:
     assert english[: prompts.repeat_start(english)].strip() == "Word and Excel. PowerPoint and Outlook."
     assert prompts.repeat_start("两种方式。第一种是问概率。第二种是问知不知道。") is None
     assert prompts.repeat_start("好的。好的。") is None  # too short to call a loop
+
+
+def test_a_markdown_table_reaches_the_model_as_column_value_lines() -> None:
+    text = ("结果：GPT-3 超过了之前的最好结果\n|Model|Perplexity|\n|---|---|\n"
+            "|GPT-3 (few-shot)|**1.92**|\n|SOTA|8.63|\n后文。")
+    shown = prompts.rows_as_fields(text)
+    assert shown == ("结果：GPT-3 超过了之前的最好结果\nModel: GPT-3 (few-shot); Perplexity: **1.92**\n"
+                     "Model: SOTA; Perplexity: 8.63\n后文。")
+    prompt = messages("GPT-3 的困惑度是多少？", [Passage(1, "LAMBADA", text)], "zh")[-1]["content"]
+    assert "Perplexity: **1.92**" in prompt and "|Model|" not in prompt
+
+
+def test_rows_that_do_not_line_up_and_space_separated_tables_stay_as_written() -> None:
+    ragged = "|Model|Size|\n|A|1B|\n|B|2B|extra|"
+    assert prompts.rows_as_fields(ragged) == "Model: A; Size: 1B\n|B|2B|extra|"
+    spaced = "发展方向 特征 简述\nBERT Encoder Only 自编码\nGPT Decode Only 自回归"
+    assert prompts.rows_as_fields(spaced) == spaced
