@@ -49,6 +49,9 @@ class Signals:
     number_fit: float = 1.0
     """0 when the question asks for a number and the answer has none, or the answer is only numbers and the
     question does not ask for one; else 1."""
+    confidence: float = 1.0
+    """How sure the model was of the words of its answer: the geometric mean of the probabilities it gave its
+    answer tokens (``confidence``); 1 when none were recorded."""
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
@@ -69,6 +72,7 @@ WEIGHTS: dict[str, float] = {
     "grounded": 3.662,
     "wording": 3.138,
     "number_fit": 0.877,
+    "confidence": 0.0,
 }
 """Logistic weights per signal, fitted by ``benchmarks/fit_answerability.py`` on 97 single-part answers (70
 right) to the dev and benign dev sets of both public corpora (build 2026-12-03). Fitted on one corpus and
@@ -86,7 +90,7 @@ def probability(signals: Signals) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-ANSWER_SIGNALS = ("quote", "grounded", "wording", "number_fit")
+ANSWER_SIGNALS = ("quote", "grounded", "wording", "number_fit", "confidence")
 """The signals that depend on what the model writes (each a share or flag in [0, 1])."""
 
 
@@ -140,11 +144,19 @@ def number_fit(question: str, answer: str) -> float:
     return 1.0
 
 
+def confidence(token_p: Sequence[float]) -> float:
+    """The geometric mean of the probabilities the model gave its answer tokens (1 when there are none)."""
+    if not token_p:
+        return 1.0
+    return math.exp(sum(math.log(max(p, 1e-9)) for p in token_p) / len(token_p))
+
+
 def after_model(before: Signals, question: str, reasoning: str, answer: str, passages: Sequence[str],
-                chunks: Sequence[str], grounding: guard.Grounding) -> Signals:
+                chunks: Sequence[str], grounding: guard.Grounding, token_p: Sequence[float] = ()) -> Signals:
     """All signals, once the model has written ``reasoning`` and ``answer`` from ``passages`` (the texts it
-    was given, cut from ``chunks``)."""
+    was given, cut from ``chunks``), giving its answer tokens the probabilities ``token_p``."""
     checked = grounding.checked
     grounded = 1.0 - len(grounding.unsupported) / checked if checked else 1.0
     return replace(before, quote=quote_share(reasoning, passages), grounded=grounded,
-                   wording=wording_share(question, answer, chunks), number_fit=number_fit(question, answer))
+                   wording=wording_share(question, answer, chunks), number_fit=number_fit(question, answer),
+                   confidence=confidence(token_p))

@@ -143,6 +143,35 @@ def _shared(a: Sequence[Any], b: Sequence[Any]) -> int:
     return n
 
 
+def _keeping_token_probabilities(llama_class: type) -> type:
+    """A ``Llama`` subclass that keeps the probability the model gave each token it generated.
+
+    Greedy decoding feeds every generated token back through ``eval`` one at a time; before it does, the
+    logits of the step that chose the token are still the context's last ones. Keeping them needs no logits
+    for prompt tokens (``logits_all`` would compute them for the whole prompt), only one softmax per
+    generated token. The last token of a completion is never fed back, so it has no entry."""
+
+    class TokenProbabilityLlama(llama_class):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.token_p: list[float] = []
+            self._next: np.ndarray | None = None
+
+        def start_completion(self) -> None:
+            """Forget the last completion's probabilities (the next ``eval`` reads a prompt)."""
+            self.token_p, self._next = [], None
+
+        def eval(self, tokens: Sequence[int]) -> None:
+            if len(tokens) == 1 and self._next is not None:
+                self.token_p.append(float(self._next[tokens[0]]))
+            super().eval(tokens)
+            logits = np.ctypeslib.as_array(self._ctx.get_logits(), shape=(self._n_vocab,))
+            e = np.exp(logits - logits.max())
+            self._next = e / e.sum()
+
+    return TokenProbabilityLlama
+
+
 class LocalLLM:
     """One llama.cpp model shared by the process; generations run one at a time (``busy`` tells)."""
 
@@ -170,7 +199,7 @@ class LocalLLM:
                 from llama_cpp import Llama
             except ImportError as exc:  # pragma: no cover - depends on the install
                 raise ImportError("The local model needs llama-cpp-python; run `make setup`.") from exc
-            self._llama = Llama(
+            self._llama = _keeping_token_probabilities(Llama)(
                 model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.threads,
                 n_threads_batch=self.threads, n_batch=512, verbose=False, seed=0,
             )
@@ -214,14 +243,22 @@ class LocalLLM:
 
     def complete(self, prompt: str, max_tokens: int, stop: list[str]) -> Iterator[str]:
         """Stream a greedy completion of ``prompt`` (call inside :meth:`turn`). llama.cpp reuses the KV cache
-        of the longest common prefix with the previous call, so a fixed system prompt is read only once."""
-        for part in self.load().create_completion(
+        of the longest common prefix with the previous call, so a fixed system prompt is read only once.
+        Afterwards :meth:`token_probabilities` gives the probability the model gave each generated token."""
+        llama = self.load()
+        llama.start_completion()
+        for part in llama.create_completion(
             prompt, max_tokens=max_tokens, temperature=0.0, top_k=1, repeat_penalty=1.0, stop=stop,
             stream=True,
         ):
             text = part["choices"][0]["text"]
             if text:
                 yield text
+
+    def token_probabilities(self) -> list[float]:
+        """The probability the model gave each token of the last completion but its final one (greedy, so
+        each is the largest of its step)."""
+        return list(self.load().token_p)
 
     def _state_file(self, prefix: str, state_dir: Path) -> Path:
         """Where the state of ``prefix`` is kept: named by the prompt text, the model file (name, size, header),

@@ -134,6 +134,8 @@ class Answer:
     """The model's answer before the grounding check (kept for inspection)."""
     usage: dict[str, int] = field(default_factory=dict)
     """Prompt and generated token counts of the model call."""
+    token_p: list[float] = field(default_factory=list)
+    """The probability the model gave each token of its answer (before any translation), in order."""
     notice: str = ""
     """A note for the user about how the question was handled (e.g. answered in English)."""
     intent: str = ""

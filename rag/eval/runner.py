@@ -46,7 +46,7 @@ def _answer_row(q: Question, ans: Any) -> dict[str, Any]:
                       "total": _r(ans.timings.get("total")), "first_evidence": _r(ans.timings.get("first_evidence")),
                       "first_token": _r(ans.timings.get("first_answer_token"))},
         "first_output_s": _r(ans.timings.get("first_token")),
-        "usage": ans.usage,
+        "usage": ans.usage, "token_p": ans.token_p,
         # why it abstained, the model's answer before the checks, and the answerability decision's signals
         "reason": str(ans.reason), "raw_answer": ans.raw_answer, "answerability": ans.answerability,
     }

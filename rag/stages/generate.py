@@ -49,6 +49,7 @@ def generate(turn: Turn, llm: Any, settings: Settings) -> Iterator[Event]:
         result.usage["prompt_tokens"] = llm.count_tokens(prompt)
         prompt, reasoning = yield from _reason(turn, llm, prompt, settings.max_reasoning_tokens)
         answer = yield from _answer(turn, llm, prompt, settings.max_answer_tokens)
+        result.token_p = [round(p, 4) for p in llm.token_probabilities()]
         if lang == "en" and answer.strip() and language(answer) == "zh":
             turn.draft = answer.strip()
             answer = yield from _translate(turn, llm, messages, reasoning, answer, settings.max_answer_tokens)

@@ -58,3 +58,9 @@ def test_a_question_whose_names_the_notes_lack_cannot_pass_even_with_a_perfect_a
     missing = a.before_model("Flamingo-9 有多少参数?", "zh", 0.88, ["Kosmos-1 有 1.3B 参数。"])
     assert a.probability(a.best_case(covered)) >= MINIMUM > a.probability(a.best_case(missing))
     assert a.probability(a.best_case(covered)) >= a.probability(a.replace(covered, quote=1.0))
+
+
+def test_confidence_is_the_geometric_mean_of_the_answer_token_probabilities() -> None:
+    assert a.confidence([]) == 1.0
+    assert abs(a.confidence([0.9, 0.9]) - 0.9) < 1e-9
+    assert abs(a.confidence([1.0, 0.25]) - 0.5) < 1e-9  # one unsure token weighs more than in a mean

@@ -54,3 +54,19 @@ def test_speed_reports_this_machine_and_build() -> None:
         speed = llm.speed(tokens=64, generate=8, repeat=1)
     assert speed["prompt_tok_s"] > 0 and speed["generate_tok_s"] > 0 and speed["prompt_tokens"] == 64
     assert "AVX2" in build_features() or "NEON" in build_features()
+
+
+def test_each_generated_token_carries_the_probability_the_model_gave_it() -> None:
+    s = Settings()
+    llm = LocalLLM(model_path(s), s.llm_ctx, s.threads)
+    copy, _ = _prompts(llm)
+    with llm.turn():
+        start = llm.count_tokens(copy + "段落[1]说：“")
+        "".join(llm.complete(copy + "段落[1]说：“", 8, stop=[]))
+        probs = llm.token_probabilities()
+        # every generated token fed back (all but the last) has a probability, the largest of its greedy step
+        assert 3 <= len(probs) <= 7 and len(probs) == llm.load().n_tokens - start
+        assert all(0.0 < p <= 1.0 for p in probs)
+        assert sum(probs) / len(probs) > 0.5  # copying a passage verbatim is what the model is sure of
+        "".join(llm.complete(copy, 2, stop=[]))
+        assert len(llm.token_probabilities()) == 1  # a new completion starts a new record

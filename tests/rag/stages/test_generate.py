@@ -41,6 +41,9 @@ class ScriptedModel:
         self.prompts.append(prompt)
         yield from self.texts.pop(0)
 
+    def token_probabilities(self) -> list[float]:
+        return [0.9]
+
 
 def test_the_reasoning_quotes_the_named_passage_then_the_answer_streams(tmp_path) -> None:  # type: ignore[no-untyped-def]
     t = turn("Kosmos-1 有多少参数?")
