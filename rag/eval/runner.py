@@ -14,7 +14,7 @@ from rag.eval.dataset import Question, load_questions
 from rag.eval.scoring import RetrievalEvaluator, aggregate, hit_curve, judge
 
 RESULT_FIELDS = ("id", "question", "answer", "reasoning", "abstained", "evidence", "citations", "retrieved",
-                 "latency_s", "reason", "raw_answer", "answerability")
+                 "latency_s", "reason", "raw_answer", "answerability", "token_p")
 Tick = Callable[[int, int], None]
 
 
