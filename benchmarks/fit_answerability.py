@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.answerability import Signals
+from rag.answerability import BIAS, WEIGHTS, Signals, probability
 from rag.eval.dataset import load_questions
 from rag.eval.scoring import judge
 
@@ -80,6 +80,18 @@ def fit(data: list[dict[str, Any]]) -> Any:
     return model
 
 
+class Current:
+    """The weights in ``rag/answerability.py`` as they are, read like a fitted model: to compare a new fit
+    with the decision it would replace on the same answers."""
+
+    coef_ = np.array([[WEIGHTS[n] for n in Signals.names()]])
+    intercept_ = np.array([BIAS])
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = np.array([probability(Signals(*row)) for row in np.atleast_2d(x)])
+        return np.column_stack([1 - p, p])
+
+
 def auc(model: Any, data: list[dict[str, Any]]) -> float:
     from sklearn.metrics import roc_auc_score
 
@@ -116,6 +128,8 @@ def main() -> None:
     ap.add_argument("--data", nargs=3, action="append", metavar=("CORPUS", "QUESTIONS", "RESULTS_DIR"),
                     required=True)
     ap.add_argument("--weights", action="store_true", help="print the fitted constants")
+    ap.add_argument("--current", action="store_true",
+                    help="read the answers with the weights in rag/answerability.py instead of fitting new ones")
     ap.add_argument("--without", nargs="*", default=[], choices=Signals.names(),
                     help="signals left out of the fit (weight 0)")
     args = ap.parse_args()
@@ -127,14 +141,15 @@ def main() -> None:
     for d in data:
         by_corpus[d["corpus"]].append(d)
     names = Signals.names()
-    model = fit(data)
-    print("fitted on all rows:", ", ".join(f"{n} {w:+.2f}" for n, w in zip(names, model.coef_[0], strict=True)),
+    model = Current() if args.current else fit(data)
+    weights = ", ".join(f"{n} {w:+.2f}" for n, w in zip(names, model.coef_[0], strict=True))
+    print("current weights:" if args.current else "fitted on all rows:", weights,
           f"bias {model.intercept_[0]:+.2f}")
     for corpus, part in by_corpus.items():
         single = [d for d in part if d["signals"] and not d["several"]]
         print(f"{corpus}: {len(part)} questions, {len(single)} single-part answers to fit on "
               f"({sum(d['right'] for d in single)} right); AUC of the pooled fit {auc(model, part):.3f}")
-    for train, test in [(a, b) for a in by_corpus for b in by_corpus if a != b]:
+    for train, test in [(a, b) for a in by_corpus for b in by_corpus if a != b and not args.current]:
         m = fit(by_corpus[train])
         print(f"fitted on {train}, tested on {test}: AUC {auc(m, by_corpus[test]):.3f}")
     for corpus, part in by_corpus.items():
