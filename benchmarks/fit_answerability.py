@@ -19,8 +19,10 @@ abstained, wrong answers shown (to answerable or unanswerable questions) and the
 abstentions on unanswerable questions minus wrong answers shown (a refusal of an answerable question counts
 0: no help, but nothing false). The operating point is the middle of the first run of thresholds with the
 highest utility over both corpora, so that it is not on the edge of a plateau. ``--weights`` prints the
-Python constants to paste into ``rag/answerability.py``. Questions below the dense floor
-(``abstain_dense_min_zh`` / ``_en``) are abstained before any of this and are not in the fit.
+Python constants to paste into ``rag/answerability.py``; ``--current`` reads the same rows with the weights
+already there instead of fitting, so a refit can be compared with the decision it would replace. Questions
+below the dense floor (``abstain_dense_min_zh`` / ``_en``) are abstained before any of this and are not in
+the fit.
 """
 
 from __future__ import annotations
