@@ -28,6 +28,8 @@ NUM_HEADING = re.compile(r"^(\d+(?:\.\d+){0,4})[ \t]+(\S.{0,40})$")
 FENCE = re.compile(r"^[ \t]*(```|~~~)")
 LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+][ \t]+|[•·▪●◦][ \t]*|\d{1,3}[.)][ \t]+|\d{1,3}、|[(（]\d{1,3}[)）])\S")
 PIPE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
+ALIGNMENT_ROW = re.compile(r"^\s*\|?(\s*:?-{2,}:?\s*\|)*\s*:?-{2,}:?\s*\|?\s*$")
+"""A markdown table's alignment row ("|---|:--:|"): it holds no content."""
 PLAIN_HEADING_LEVEL = 7
 """Level given to headings recognised only by their shape (below every numbered/markdown level)."""
 IMAGE_LINE = re.compile(r"^[ \t]*!?\[.*\]\(.*\)[ \t]*$")

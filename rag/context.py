@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import TableSpan
+from ingest.chunking import ALIGNMENT_ROW, TableSpan
 from ingest.embeddings import E5Embeddings
 from notesqa.quantity import quantities
 from notesqa.text import link_texts, split_sentences, squash, terms
@@ -46,9 +46,6 @@ value from 0.03 to 0.10 put the same sentences in the prompt on both corpora (``
 selection_coverage.py``); 0.05 is inside that range, half of ``MARGIN``."""
 
 _QUESTION_END = re.compile(r"(?<=[?？])\s*")
-_RULE_ROW = re.compile(r"^\s*\|?(\s*:?-{2,}:?\s*\|)*\s*:?-{2,}:?\s*\|?\s*$")
-"""A markdown table's alignment row ("|---|:--:|"): no content, and scored with the header it would win
-over the rows that hold the answer."""
 ITEM_HEAD_MAX_CHARS = 24
 """Longest term an item's head may be ("- MRKL：…", "短期记忆：…"): a longer text before a colon is a clause
 ("在实验中，对提示语句的毒性进行了分类：…"), not the name of what the item is about."""
@@ -172,7 +169,8 @@ def _pool_units(hits: Sequence[Hit]) -> list[_Unit]:
                 or key in seen
                 or key in shown
                 or key == squash(header)
-                or _RULE_ROW.match(text)
+                # an alignment row holds no content, and would score with the header over the rows that answer
+                or ALIGNMENT_ROW.match(text)
                 or _POINTER.match(text)
                 or injection(text)
             ):

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ingest.chunking import table_cells, table_spans
+from ingest.chunking import ALIGNMENT_ROW, table_cells, table_spans
 from notesqa.text import FINISHED_SENTENCE
 
 SYSTEM_PROMPT = """You answer questions about the user's personal notes, using ONLY the numbered passages inside <passages>.
@@ -110,10 +110,6 @@ class Passage:
     text: str
 
 
-_SEPARATOR_ROW = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
-"""A markdown table's alignment row (``|---|:---:|``)."""
-
-
 def rows_as_fields(text: str) -> str:
     """``text`` as the model reads it: every row of a markdown table becomes one line of ``column: value``
     pairs ("|GPT-3 (few-shot)|**1.92**|" under "|Model|Perplexity|" reads "Model: GPT-3 (few-shot); Perplexity:
@@ -129,7 +125,7 @@ def rows_as_fields(text: str) -> str:
         heads = table_cells(t.header)
         out.append(text[pos : t.start])
         lines = text[t.start : t.end].split("\n")
-        rows = [ln for ln in lines[1:] if ln.strip() and not _SEPARATOR_ROW.match(ln)]
+        rows = [ln for ln in lines[1:] if ln.strip() and not ALIGNMENT_ROW.match(ln)]
         if "|" not in t.header or len(heads) < 2 or not rows:  # rows split at spaces do not line up reliably
             out.append(text[t.start : t.end])
         else:
