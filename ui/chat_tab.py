@@ -432,8 +432,10 @@ def build_chat_tab(
         return *empty_view(), conversation_list(None), "", message
 
     def start_new_chat() -> tuple[Any, ...]:
-        """An empty chat; its first finished turn starts a new conversation."""
-        return *empty_view(), gr.update(value=None), ""
+        """An empty chat; its first finished turn starts a new conversation. A question already typed in the
+        box stays there."""
+        chat, sources, history, _question, conversation, turn_ids = empty_view()
+        return chat, sources, history, gr.update(), conversation, turn_ids, gr.update(value=None), ""
 
     conv, turn_ids = sidebar.conversation, sidebar.turn_ids
     chosen = [kb] if kb is not None else []

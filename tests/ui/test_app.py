@@ -219,12 +219,12 @@ def test_browser_asks_and_sees_the_streamed_answer_and_sources(server: tuple[str
 
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.locator("#question textarea").fill("XSS-7 项目的说明是什么?")  # typed before the new chat
         page.get_by_text("新对话 / New chat").click()
-        # as a user does: ask once the new, empty chat is on screen (its reply clears the question box, so a
-        # question typed before it arrives would be wiped)
         page.wait_for_function("!document.querySelector('#sources').innerText.includes('001_f68183d21df79685')",
                                timeout=30_000)
-        page.locator("#question textarea").fill("XSS-7 项目的说明是什么?")
+        assert page.locator("#chat").inner_text().count("Kosmos-1") == 0  # the chat is empty
+        assert page.locator("#question textarea").input_value() == "XSS-7 项目的说明是什么?"  # the question stays
         page.locator("#ask").click()
         page.wait_for_function(
             "document.querySelector('#sources') && document.querySelector('#sources').innerText.includes('xss.md')",
