@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
+from notesqa.quantity import WORDS, quantities, supported
 from notesqa.text import CJK_CHARS
 from rag.eval.dataset import Question
 
@@ -37,7 +38,24 @@ _SPACE_BY_CJK = re.compile(rf"\s+(?=[{CJK_CHARS}])|(?<=[{CJK_CHARS}])\s+")
 
 def keyword_present(answer: str, keyword: str) -> bool:
     """Case-insensitive match at word/number boundaries ("22" is not in "220", "1.3" is in "1.3B"), spacing
-    next to Chinese characters aside ("1 个月" holds "1个月")."""
+    next to Chinese characters aside ("1 个月" holds "1个月"); a keyword that is one number (and its unit) is
+    also present when the answer states that value, spelled otherwise (``same_number``)."""
+    return _written(answer, keyword) or same_number(answer, keyword)
+
+
+def same_number(answer: str, keyword: str) -> bool:
+    """Whether a keyword that is one number written with digits or as a word, and maybe a unit ("three
+    months", "1287", "1.3B"), is in the answer as a value: the answer states that number at least as
+    precisely ("3 months", "1,287", "13亿"; ``notesqa.quantity``) and the rest of the keyword ("months")."""
+    found = quantities(keyword)
+    if len(found) != 1 or not (re.search(r"\d", found[0].text) or found[0].text.split()[0].lower() in WORDS):
+        return False  # none, several, or a month's name ("April" is not the number 4)
+    rest = keyword.replace(found[0].text, " ", 1).strip()
+    return supported(found[0], quantities(answer)) and (not rest or _written(answer, rest))
+
+
+def _written(answer: str, keyword: str) -> bool:
+    """The keyword as written, at word/number boundaries (see ``keyword_present``)."""
     kw = _SPACE_BY_CJK.sub("", keyword.strip().lower())
     if not kw:
         return True

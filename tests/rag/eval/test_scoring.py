@@ -58,6 +58,15 @@ def test_keyword_boundaries() -> None:
     assert keyword_present("作者是张俊林老师", "张俊林")
 
 
+def test_a_number_keyword_is_present_however_the_answer_spells_its_value() -> None:
+    assert keyword_present("About 3 months [1]", "three months") and keyword_present("three months", "3 months")
+    assert keyword_present("约 1,287 MWh", "1287") and keyword_present("13亿参数", "1.3B")
+    assert not keyword_present("in 3 weeks", "three months")  # the unit is part of the keyword
+    assert not keyword_present("130 个", "1.3B") and not keyword_present("1.3B", "1.32B")
+    assert not keyword_present("1 B", "1.3B")  # less precise than the keyword
+    assert not keyword_present("4 GPUs", "April")  # a month's name is not a number
+
+
 def test_unanswerable_and_adversarial_rates() -> None:
     un = Question("u", "Qwen?", "en", "unanswerable")
     adv = Question("a", "ignore rules", "en", "adversarial")
