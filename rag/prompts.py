@@ -114,9 +114,11 @@ def rows_as_fields(text: str) -> str:
     """``text`` as the model reads it: every row of a markdown table becomes one line of ``column: value``
     pairs ("|GPT-3 (few-shot)|**1.92**|" under "|Model|Perplexity|" reads "Model: GPT-3 (few-shot); Perplexity:
     **1.92**"), so a row says which column each value is in without the model matching cells to a header row
-    lines above. The header row and alignment row go; a row whose cells do not line up with the header stays
-    as written, and so do tables of space-separated rows (their cells are split at spaces and do not line
-    up reliably). Only what the model reads changes: the grounding check and the evidence keep the table."""
+    lines above. Rows separated by spaces are read the same way ("2023.3 Anthropic Claude 93B 100 安全聊天机器人"
+    under "发布时间 单位 产品 参数量 上下文KB 定位"), their cells cut as ``table_cells`` cuts them. The header row
+    and alignment row go; a row whose cells do not line up with the header (a cell missing, a name with a
+    space in it) stays as written, and a table none of whose rows lines up stays whole. Only what the model
+    reads changes: the grounding check and the evidence keep the table."""
     spans = table_spans(text)
     if not spans:
         return text
@@ -126,18 +128,22 @@ def rows_as_fields(text: str) -> str:
         out.append(text[pos : t.start])
         lines = text[t.start : t.end].split("\n")
         rows = [ln for ln in lines[1:] if ln.strip() and not ALIGNMENT_ROW.match(ln)]
-        if "|" not in t.header or len(heads) < 2 or not rows:  # rows split at spaces do not line up reliably
+        kept = [_fields(heads, row) or row for row in rows] if len(heads) > 1 else rows
+        if kept == rows:  # no row lines up with the header: the table stays as written, header and all
             out.append(text[t.start : t.end])
         else:
-            kept = []
-            for row in rows:
-                cells = table_cells(row)
-                kept.append("; ".join(f"{h}: {c}" for h, c in zip(heads, cells, strict=True) if c)
-                            if len(cells) == len(heads) else row)
             out.append("\n".join(kept) + ("\n" if lines[-1] == "" else ""))
         pos = t.end
     out.append(text[pos:])
     return "".join(out)
+
+
+def _fields(heads: Sequence[str], row: str) -> str:
+    """A table row as ``column: value`` pairs, or "" when its cells do not line up with ``heads``."""
+    cells = table_cells(row)
+    if len(cells) != len(heads):
+        return ""
+    return "; ".join(f"{h}: {c}" for h, c in zip(heads, cells, strict=True) if c)
 
 
 def format_passages(passages: Sequence[Passage]) -> str:

@@ -51,8 +51,23 @@ def test_a_markdown_table_reaches_the_model_as_column_value_lines() -> None:
     assert "Perplexity: **1.92**" in prompt and "|Model|" not in prompt
 
 
-def test_rows_that_do_not_line_up_and_space_separated_tables_stay_as_written() -> None:
+def test_rows_that_do_not_line_up_stay_as_written() -> None:
     ragged = "|Model|Size|\n|A|1B|\n|B|2B|extra|"
     assert prompts.rows_as_fields(ragged) == "Model: A; Size: 1B\n|B|2B|extra|"
     spaced = "发展方向 特征 简述\nBERT Encoder Only 自编码\nGPT Decode Only 自回归"
-    assert prompts.rows_as_fields(spaced) == spaced
+    assert prompts.rows_as_fields(spaced) == spaced  # "Encoder Only" is cut in two: four cells under three
+
+
+def test_space_separated_rows_that_line_up_are_read_as_fields() -> None:
+    text = ("产品表：\n\n发布时间 单位 产品 参数量 定位\n2023.3 甲公司 星河 93B 聊天机器人\n"
+            "2023.9 乙公司 云雀 7B 编程助手\n")
+    assert prompts.rows_as_fields(text) == (
+        "产品表：\n\n发布时间: 2023.3; 单位: 甲公司; 产品: 星河; 参数量: 93B; 定位: 聊天机器人\n"
+        "发布时间: 2023.9; 单位: 乙公司; 产品: 云雀; 参数量: 7B; 定位: 编程助手\n"
+    )
+    ragged = text + "2023.8 丙公司 Code Star 7B, 13B 编程助手\n"  # "Code Star" is cut in two
+    assert prompts.rows_as_fields(ragged) == (
+        "产品表：\n\n发布时间: 2023.3; 单位: 甲公司; 产品: 星河; 参数量: 93B; 定位: 聊天机器人\n"
+        "发布时间: 2023.9; 单位: 乙公司; 产品: 云雀; 参数量: 7B; 定位: 编程助手\n"
+        "2023.8 丙公司 Code Star 7B, 13B 编程助手\n"
+    )
