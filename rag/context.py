@@ -17,7 +17,7 @@ from ingest.chunking import ALIGNMENT_ROW, TableSpan
 from ingest.embeddings import E5Embeddings
 from notesqa.quantity import quantities
 from notesqa.text import link_texts, split_sentences, squash, terms
-from rag.guard import asks_for_number, injection, missing_terms
+from rag.guard import asks_for_number, injection
 from rag.prompts import Passage
 from rag.retrieve import Hit
 
@@ -264,13 +264,11 @@ def select_context(
     Candidates are windows of one or two neighbouring sentences (table rows, list lines), scored by cosine
     similarity to the question (the same e5 embeddings as retrieval) plus IDF-weighted term overlap and a
     small bonus for retrieval rank; the best over the question's renderings when several are given. The
-    best window for the whole question and for each part of a several-part question go in first; then, for
-    each specific name of the question (``guard.missing_terms``: "RoBERTa", "GPT-4") that none of them
-    mentions, the best window that does (prose restating the question's setting otherwise outscores the
-    table row or line about the thing asked about); then for each of ``hops`` (a later part asking about
-    an earlier part's answer and the hit its own search found, see ``rag.multihop``) the best window of that
-    hit, then the rest by score until the budget is spent; each window brings the sentence after it when
-    it fits. Hits with nothing chosen are left out; a table keeps its header row.
+    best window for the whole question and for each part of a several-part question go in first, then for
+    each of ``hops`` (a later part asking about an earlier part's answer and the hit its own search found,
+    see ``rag.multihop``) the best window of that hit, then the rest by score until the budget is spent;
+    each window brings the sentence after it when it fits. Hits with nothing chosen are left out; a table
+    keeps its header row.
     """
     renderings = [question] if isinstance(question, str) else list(question)
     pool = _Pool(hits[:n_passages], embeddings)
@@ -310,9 +308,6 @@ def select_context(
         lead = next((int(w) for w in np.argsort(-scores) if take_window(int(w))), None)
         if lead is not None:
             leads.update(range(windows[lead][0], windows[lead][1]))
-    for name in missing_terms(renderings[0], [_shown(units, chosen, hits)]):  # asked about, not yet shown
-        mention = (int(w) for w in np.argsort(-best) if not missing_terms(name, [windows[int(w)][2]]))
-        next((w for w in mention if take_window(w)), None)
     for query, found in hops:
         scores = pool.score(query)
         own = (int(w) for w in np.argsort(-scores) if hits[units[windows[w][0]].hit].chunk.id == found.chunk.id)
@@ -323,11 +318,6 @@ def select_context(
             break
         take_window(int(w))
     return _assemble(units, chosen, hits, leads)
-
-
-def _shown(units: Sequence[_Unit], chosen: set[int], hits: Sequence[Hit]) -> str:
-    """The text of the chosen units."""
-    return "\n".join(hits[units[k].hit].chunk.text[units[k].start : units[k].end] for k in sorted(chosen))
 
 
 def _assemble(units: Sequence[_Unit], chosen: set[int], hits: Sequence[Hit], leads: set[int]) -> list[Selected]:

@@ -210,12 +210,3 @@ def test_a_sentence_cut_from_a_term_line_keeps_the_term() -> None:
     # adjacent sentences are joined as written; "…" only where text was skipped
     both = texts(select_context("算术测试案例和提取参数的实验", [hit(text)], BigramEmbeddings(), 5, 200))  # type: ignore[arg-type]
     assert "微调实验。实验表明" in both
-
-
-def test_a_name_the_question_asks_about_reaches_the_prompt() -> None:
-    # the prose restates the question's setting and outscores the row that holds what is asked about
-    note = ("在人名互换的测试里，修改后的任务把测试答案中的两个名字互换，再测模型修改后的准确率。\n"
-            "这个测试用的是一个问答数据集。\n\n模型 修改后准确率\nRoBERTa-base 49.6\nXLNet-large 70.1")
-    question = "在人名互换的测试里，XLNet 修改后的准确率是多少？"
-    out = select_context(question, [hit(note)], BigramEmbeddings(), 5, 80)  # type: ignore[arg-type]
-    assert "XLNet-large 70.1" in texts(out) and "RoBERTa-base" not in texts(out)
