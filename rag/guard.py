@@ -41,6 +41,10 @@ OTHER_LANGUAGE_NOTICE = (
 """Shown above the answer to a question in another language (``notesqa.text.other_language``)."""
 
 
+_IN_SENTENCE = r"[^。？！；?!;\n]"
+"""A character within one sentence: the words of an order to the assistant stand in one sentence, so a question
+that mentions "忽略" in one sentence and "提示" in the next is not an order."""
+
 _INJECTION = [
     r"ignore (all |any |the )?(previous|prior|above|earlier|preceding) (instructions|rules|prompts?|messages)",
     r"disregard (all |any |the )?(previous|prior|above|your) (instructions|rules)",
@@ -48,11 +52,11 @@ _INJECTION = [
     r"(reveal|print|show|repeat|output) (me )?your (system )?(prompt|instructions|rules)",
     r"pretend (to be|you are)|act as (my|an?|the) |role-?play as|you are now (a|an|my|in)",
     r"do exactly what it says|reply only with|respond only with|do anything now",
-    r"\bignore (all|any|the|your|every|everything|what)\b.{0,50}\b(instructions|rules|guidelines)",
-    r"\b(ai|assistant|you)\b.{0,20}\b(without any|without|with no|no) (restrictions|limits|filters)\b",
-    r"(忽略|无视|忘掉|忘记|不要理会)(你|掉)?.{0,10}(之前|以前|以上|前面|上面|先前|所有|全部)?的?.{0,6}"
+    rf"\bignore (all|any|the|your|every|everything|what)\b{_IN_SENTENCE}{{0,50}}\b(instructions|rules|guidelines)",
+    rf"\b(ai|assistant|you)\b{_IN_SENTENCE}{{0,20}}\b(without any|without|with no|no) (restrictions|limits|filters)\b",
+    rf"(忽略|无视|忘掉|忘记|不要理会)(你|掉)?{_IN_SENTENCE}{{0,10}}(之前|以前|以上|前面|上面|先前|所有|全部)?的?{_IN_SENTENCE}{{0,6}}"
     r"(指令|指示|规则|提示|要求|设定)",
-    r"(你现在|现在你)(进入|处于|是).{0,6}模式|不受任何限制的|无限制的 ?AI",
+    rf"(你现在|现在你)(进入|处于|是){_IN_SENTENCE}{{0,6}}模式|不受任何限制的|无限制的 ?AI",
     r"(输出|打印|显示|告诉我|泄露)你的(指令|提示词?|规则|设定)",
     r"(请|你现在|现在你|你)(来)?(扮演|假装)",
 ]

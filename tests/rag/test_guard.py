@@ -68,6 +68,8 @@ def test_injections_are_detected(text: str) -> None:
         "笔记里的越狱攻击是怎么回事?",
         "系统提示词泄露是什么意思?",
         "角色扮演类的越狱是怎么绕过安全限制的?",
+        "蒸馏时哪些样本会被忽略？教师模型的提示怎么写？",  # the words of an order, in two sentences
+        "Which tokens does the loss ignore? And what are the rules for padding instructions?",
     ],
 )
 def test_ordinary_questions_are_not_injections(text: str) -> None:
