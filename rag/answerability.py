@@ -52,6 +52,9 @@ class Signals:
     confidence: float = 1.0
     """How sure the model was of the words of its answer: the geometric mean of the probabilities it gave its
     answer tokens (``confidence``); 1 when none were recorded."""
+    doubt: float = 0.0
+    """The probability the model gives to answering ``NOT_FOUND`` when asked for the answer at once, without
+    reasoning first (``rag.stages.generate``); 0 when it was not asked."""
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
@@ -73,17 +76,20 @@ WEIGHTS: dict[str, float] = {
     "wording": 3.138,
     "number_fit": 0.877,
     "confidence": 0.0,
+    "doubt": -12.455,
 }
-"""Logistic weights per signal, fitted by ``benchmarks/fit_answerability.py`` on 97 single-part answers (70
-right) to the dev and benign dev sets of both public corpora (build 2026-12-03). Fitted on one corpus and
-tested on the other, the AUC is 0.79 and 0.75. ``quote`` weighs against: with the other signals known, a
-model that quotes a passage verbatim and still answers beside it is more often wrong than right; left out,
-the cross-corpus AUCs fall to 0.75 and 0.74. ``confidence`` is recorded with weight 0: refitted with it on
-both corpora's dev, benign and unanswerable dev sets it ranks right answers higher (cross-corpus AUC 0.74 /
-0.81 against 0.68 / 0.79 without it), but at the same false-refusal share it abstains on no more
-unanswerable questions than these weights (docs/experiments.md, 2026-12-04)."""
+"""Logistic weights per signal. All but ``doubt`` were fitted by ``benchmarks/fit_answerability.py`` on 97
+single-part answers (70 right) to the dev and benign dev sets of both public corpora (build 2026-12-03;
+fitted on one corpus and tested on the other, the AUC is 0.79 and 0.75). ``quote`` weighs against: with the
+other signals known, a model that quotes a passage verbatim and still answers beside it is more often wrong
+than right. ``doubt`` and the intercept were then fitted with the other weights held (build 2026-12-04, 135
+single-part answers, 74 right, to the dev, unanswerable dev and benign dev sets of both corpora): of the
+answers whose ``doubt`` exceeds 0.05, 6 were right and 28 wrong. Refitting every weight instead ranked answers
+a little better but let a single-sentence answer with a number the passages do not hold through.
+``confidence`` is recorded with weight 0: at the same false-refusal share it abstains on no more unanswerable
+questions (docs/experiments.md, 2026-12-04)."""
 
-BIAS = -11.878
+BIAS = -12.296
 """The logistic model's intercept."""
 
 
@@ -93,7 +99,7 @@ def probability(signals: Signals) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-ANSWER_SIGNALS = ("quote", "grounded", "wording", "number_fit", "confidence")
+ANSWER_SIGNALS = ("quote", "grounded", "wording", "number_fit", "confidence", "doubt")
 """The signals that depend on what the model writes (each a share or flag in [0, 1])."""
 
 
@@ -155,11 +161,13 @@ def confidence(token_p: Sequence[float]) -> float:
 
 
 def after_model(before: Signals, question: str, reasoning: str, answer: str, passages: Sequence[str],
-                chunks: Sequence[str], grounding: guard.Grounding, token_p: Sequence[float] = ()) -> Signals:
+                chunks: Sequence[str], grounding: guard.Grounding, token_p: Sequence[float] = (),
+                doubt: float = 0.0) -> Signals:
     """All signals, once the model has written ``reasoning`` and ``answer`` from ``passages`` (the texts it
-    was given, cut from ``chunks``), giving its answer tokens the probabilities ``token_p``."""
+    was given, cut from ``chunks``), giving its answer tokens the probabilities ``token_p`` and ``NOT_FOUND``
+    the probability ``doubt`` when asked for the answer at once."""
     checked = grounding.checked
     grounded = 1.0 - len(grounding.unsupported) / checked if checked else 1.0
     return replace(before, quote=quote_share(reasoning, passages), grounded=grounded,
                    wording=wording_share(question, answer, chunks), number_fit=number_fit(question, answer),
-                   confidence=confidence(token_p))
+                   confidence=confidence(token_p), doubt=doubt)

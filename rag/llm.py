@@ -155,11 +155,12 @@ def _keeping_token_probabilities(llama_class: type) -> type:
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.token_p: list[float] = []
+            self.first: np.ndarray | None = None
             self._next: np.ndarray | None = None
 
         def start_completion(self) -> None:
             """Forget the last completion's probabilities (the next ``eval`` reads a prompt)."""
-            self.token_p, self._next = [], None
+            self.token_p, self.first, self._next = [], None, None
 
         def eval(self, tokens: Sequence[int]) -> None:
             if len(tokens) == 1 and self._next is not None:
@@ -168,6 +169,8 @@ def _keeping_token_probabilities(llama_class: type) -> type:
             logits = np.ctypeslib.as_array(self._ctx.get_logits(), shape=(self._n_vocab,))
             e = np.exp(logits - logits.max())
             self._next = e / e.sum()
+            if self.first is None:
+                self.first = self._next
 
     return TokenProbabilityLlama
 
@@ -183,6 +186,7 @@ class LocalLLM:
         self._waiting_lock = threading.Lock()
         self._waiting = 0
         self._llama: Any = None
+        self._starting: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
@@ -254,6 +258,23 @@ class LocalLLM:
             text = part["choices"][0]["text"]
             if text:
                 yield text
+
+    def first_token_mass(self, word: str) -> float:
+        """The probability the model gave, at the first step of the last completion, to starting it with
+        ``word``: the mass of the tokens whose text (leading space aside) begins with it or is a beginning of
+        it at least two characters long ("NOT", " NOT_", "NO" for "NOT_FOUND")."""
+        llama = self.load()
+        if llama.first is None:
+            return 0.0
+        ids = self._starting.get(word)
+        if ids is None:
+            ids = []
+            for i in range(llama.n_vocab()):
+                text = llama.detokenize([i]).decode("utf-8", errors="ignore").lstrip()
+                if text.startswith(word) or (len(text) >= 2 and word.startswith(text)):
+                    ids.append(i)
+            self._starting[word] = ids = np.array(ids, dtype=np.int64)
+        return float(llama.first[ids].sum()) if len(ids) else 0.0
 
     def token_probabilities(self) -> list[float]:
         """The probability the model gave each token of the last completion but its final one (greedy, so

@@ -136,6 +136,9 @@ class Answer:
     """Prompt and generated token counts of the model call."""
     token_p: list[float] = field(default_factory=list)
     """The probability the model gave each token of its answer (before any translation), in order."""
+    doubt: float = 0.0
+    """The probability the model gave to answering ``NOT_FOUND`` at once, without reasoning
+    (``rag.stages.generate``); an answerability signal."""
     notice: str = ""
     """A note for the user about how the question was handled (e.g. answered in English)."""
     intent: str = ""

@@ -44,7 +44,8 @@ def _answer_row(q: Question, ans: Any) -> dict[str, Any]:
         # (refusals and gated abstentions appear at once)
         "latency_s": {"retrieve": _r(ans.timings.get("retrieve")), "generate": _r(ans.timings.get("generate")),
                       "total": _r(ans.timings.get("total")), "first_evidence": _r(ans.timings.get("first_evidence")),
-                      "first_token": _r(ans.timings.get("first_answer_token"))},
+                      "first_token": _r(ans.timings.get("first_answer_token")),
+                      "doubt": _r(ans.timings.get("doubt"))},
         "first_output_s": _r(ans.timings.get("first_token")),
         "usage": ans.usage, "token_p": ans.token_p,
         # why it abstained, the model's answer before the checks, and the answerability decision's signals

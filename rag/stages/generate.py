@@ -53,12 +53,24 @@ def generate(turn: Turn, llm: Any, settings: Settings) -> Iterator[Event]:
         if lang == "en" and answer.strip() and language(answer) == "zh":
             turn.draft = answer.strip()
             answer = yield from _translate(turn, llm, messages, reasoning, answer, settings.max_answer_tokens)
+        t_d = time.perf_counter()
+        result.doubt = _doubt(llm, messages, lang)
+        result.timings["doubt"] = time.perf_counter() - t_d
     result.timings["generate"] = time.perf_counter() - t_g
     result.usage["completion_tokens"] = sum(result.usage.get(k, 0) for k in ("reasoning_tokens", "answer_tokens",
                                                                              "translation_tokens"))
     result.model = llm.name
     turn.reasoning, turn.raw = reasoning, answer.strip()
     result.raw_answer = turn.raw
+
+
+def _doubt(llm: Any, messages: list[dict[str, str]], lang: str) -> float:
+    """How ready the model is to say that the passages do not answer: the probability it gives to starting
+    with ``NOT_FOUND`` when asked for the answer at once, without reasoning first. Read after the answer, so
+    the answer is the one the model writes without this probe; the prompt up to the assistant's turn is
+    still in llama.cpp's cache, so this reads only the answer cue and computes one step."""
+    "".join(llm.complete(llm.chat_prompt(messages, assistant_prefix=CUES[lang][1]), 1, stop=[]))
+    return round(llm.first_token_mass(prompts.ABSTAIN_MARK), 4)
 
 
 def _reason(turn: Turn, llm: Any, prompt: str, max_tokens: int) -> Generator[Event, None, tuple[str, str]]:

@@ -113,7 +113,7 @@ def verify(turn: Turn, genre: Callable[[str], Genre], lead_ins: Callable[[Chunk]
     signals = answerability.after_model(turn.signals, question, reasoning, worded,
                                         [prompts.rows_as_fields(x.passage.text) for x in turn.selected],
                                         [x.hit.chunk.embed_text for x in turn.selected], ground,
-                                        turn.result.token_p)
+                                        turn.result.token_p, turn.result.doubt)
     p = answerability.probability(signals)
     turn.result.answerability = {"stage": "after model", "p": round(p, 4), "signals": signals.to_dict()}
     if p < minimum:

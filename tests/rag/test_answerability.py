@@ -64,3 +64,13 @@ def test_confidence_is_the_geometric_mean_of_the_answer_token_probabilities() ->
     assert a.confidence([]) == 1.0
     assert abs(a.confidence([0.9, 0.9]) - 0.9) < 1e-9
     assert abs(a.confidence([1.0, 0.25]) - 0.5) < 1e-9  # one unsure token weighs more than in a mean
+
+
+def test_a_model_that_would_rather_say_not_found_sinks_an_answer_that_otherwise_passes() -> None:
+    before = a.before_model("Kosmos-1 有多少参数?", "zh", 0.9, ["Kosmos-1 有 1.3B 参数。"])
+    passages = ["Kosmos-1 的数据和模型规模：1.3 B 的参数。"]
+    answer = a.after_model(before, "Kosmos-1 有多少参数?", "段落[1]说：“Kosmos-1 的数据和模型规模：1.3 B 的参数。”",
+                           "Kosmos-1 有 1.3B 参数。", passages, passages, Grounding(True, (), (0,), 1), doubt=0.001)
+    assert answer.doubt == 0.001 and a.probability(answer) >= MINIMUM
+    assert a.probability(a.replace(answer, doubt=0.5)) < MINIMUM
+    assert a.best_case(a.replace(answer, doubt=0.5)).doubt == 0.0  # before the model: no doubt assumed

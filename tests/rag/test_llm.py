@@ -70,3 +70,17 @@ def test_each_generated_token_carries_the_probability_the_model_gave_it() -> Non
         assert sum(probs) / len(probs) > 0.5  # copying a passage verbatim is what the model is sure of
         "".join(llm.complete(copy, 2, stop=[]))
         assert len(llm.token_probabilities()) == 1  # a new completion starts a new record
+
+
+def test_the_mass_on_not_found_says_how_ready_the_model_is_to_decline() -> None:
+    s = Settings()
+    llm = LocalLLM(model_path(s), s.llm_ctx, s.threads)
+    passage = prompts.Passage(1, "周末", "周五晚上 7 点在老地方吃火锅，一共 6 个人。")
+
+    def doubt(question: str) -> float:
+        with llm.turn():
+            "".join(llm.complete(llm.chat_prompt(prompts.messages(question, [passage], "zh"), "答案:"), 1, stop=[]))
+            return llm.first_token_mass(prompts.ABSTAIN_MARK)
+
+    # asked at once, without reasoning: what the passage does not hold draws the model towards NOT_FOUND
+    assert doubt("老地方在哪条街上?") > 0.3 and doubt("周五晚上几点吃火锅?") < 0.05

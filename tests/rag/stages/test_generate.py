@@ -24,9 +24,10 @@ class ScriptedModel:
 
     name = "scripted.gguf"
 
-    def __init__(self, *texts: str):
+    def __init__(self, *texts: str, doubt: float = 0.0):
         self.texts = list(texts)
         self.prompts: list[str] = []
+        self.doubt = doubt
 
     def turn(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
@@ -39,10 +40,13 @@ class ScriptedModel:
 
     def complete(self, prompt: str, max_tokens: int, stop: list[str]) -> Iterator[str]:
         self.prompts.append(prompt)
-        yield from self.texts.pop(0)
+        yield from self.texts.pop(0) if self.texts else ""
 
     def token_probabilities(self) -> list[float]:
         return [0.9]
+
+    def first_token_mass(self, word: str) -> float:
+        return self.doubt if word == "NOT_FOUND" else 0.0
 
 
 def test_the_reasoning_quotes_the_named_passage_then_the_answer_streams(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -54,9 +58,20 @@ def test_the_reasoning_quotes_the_named_passage_then_the_answer_streams(tmp_path
     assert kinds[0] == EventKind.REASONING and events[0].text == "段落[1]说：“"  # the forced quote
     assert EventKind.ANSWER in kinds and kinds.index(EventKind.ANSWER) > kinds.index(EventKind.REASONING)
     assert t.reasoning.startswith("段落[1]说：“Kosmos-1") and t.raw == "Kosmos-1 有 1.3B 参数。"
-    assert model.prompts[-1].endswith("答案: ")  # the answer follows our own cue
+    assert model.prompts[-2].endswith("答案: ")  # the answer follows our own cue
     assert t.result.usage["completion_tokens"] == t.result.usage["reasoning_tokens"] + t.result.usage["answer_tokens"]
     assert t.result.model == "scripted.gguf" and t.result.timings["first_token"] is not None
+
+
+def test_after_the_answer_the_model_is_asked_for_the_answer_at_once_and_its_doubt_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    t = turn("Kosmos-1 有多少参数?")
+    t.selected = [selected(1, "Kosmos-1 的数据和模型规模：1.3 B 的参数。")]
+    model = ScriptedModel("1", "Kosmos-1 的数据和模型规模：1.3 B 的参数”\n", "Kosmos-1 有 1.3B 参数。", doubt=0.25)
+    list(generate(t, model, Settings(cache_dir=tmp_path)))
+    probe = model.prompts[-1]
+    # the conversation as the model first got it, with the answer cue instead of the reasoning cue
+    assert probe == model.prompts[0].removesuffix("思考: 段落[") + "答案:"
+    assert t.raw == "Kosmos-1 有 1.3B 参数。" and t.result.doubt == 0.25
 
 
 def test_an_english_question_answered_in_chinese_is_translated_and_its_draft_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
