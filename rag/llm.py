@@ -266,14 +266,11 @@ class LocalLLM:
         llama = self.load()
         if llama.first is None:
             return 0.0
-        ids = self._starting.get(word)
-        if ids is None:
-            ids = []
-            for i in range(llama.n_vocab()):
-                text = llama.detokenize([i]).decode("utf-8", errors="ignore").lstrip()
-                if text.startswith(word) or (len(text) >= 2 and word.startswith(text)):
-                    ids.append(i)
-            self._starting[word] = ids = np.array(ids, dtype=np.int64)
+        if word not in self._starting:  # once per word: every token of the vocabulary is read
+            texts = (llama.detokenize([i]).decode("utf-8", errors="ignore").lstrip() for i in range(llama.n_vocab()))
+            self._starting[word] = np.array([i for i, text in enumerate(texts) if text.startswith(word)
+                                             or (len(text) >= 2 and word.startswith(text))], dtype=np.int64)
+        ids = self._starting[word]
         return float(llama.first[ids].sum()) if len(ids) else 0.0
 
     def token_probabilities(self) -> list[float]:
