@@ -117,8 +117,10 @@ def verify(turn: Turn, genre: Callable[[str], Genre], lead_ins: Callable[[Chunk]
     p = answerability.probability(signals)
     turn.result.answerability = {"stage": "after model", "p": round(p, 4), "signals": signals.to_dict()}
     if p < minimum:
-        weak = ", ".join(f"{k} {v:.2f}" for k, v in signals.to_dict().items() if k not in ("dense", "english")
-                         and v < 1)
+        # the shares below 1 and a doubt above 0 (not similarity, language, the quote or unweighted signals)
+        weights = answerability.WEIGHTS
+        weak = ", ".join(f"{k} {v:.2f}" for k, v in signals.to_dict().items() if k not in ("dense", "english", "quote")
+                         and ((weights[k] > 0 and v < 1) or (weights[k] < 0 and v > 0)))
         unsupported = f" Not supported by the passages: {', '.join(ground.unsupported)}." if ground.unsupported else ""
         return turn.stop(Reason.UNGROUNDED, f"{reasoning}\nThe answer is unlikely to be right (p = {p:.2f} < "
                                             f"{minimum}; {weak or 'retrieval'}).{unsupported}")
