@@ -38,7 +38,7 @@ EXAMPLES: list[tuple[str, str]] = [
     (
         "<passages>\n[1] (周末安排)\n周五晚上 7 点在老地方吃火锅，一共 6 个人。\n</passages>\n\n"
         "Question: 小王的电话号码是多少？\n请用中文回答。",
-        "思考: 段落[1]只提到吃火锅的时间和人数，没有提到电话号码。\n答案: NOT_FOUND",
+        f"思考: 段落[1]只提到吃火锅的时间和人数，没有提到电话号码。\n答案: {ABSTAIN_MARK}",
     ),
 ]
 """Made-up notes (not from any corpus) showing the format; part of the fixed, cached prompt prefix."""

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 
 from notesqa.settings import Settings
+from rag import prompts
 from rag.stages.generate import generate, quotes_verbatim
 from rag.turn import EventKind
 from tests.rag.stages.factories import selected, turn
@@ -46,7 +47,7 @@ class ScriptedModel:
         return [0.9]
 
     def first_token_mass(self, word: str) -> float:
-        return self.doubt if word == "NOT_FOUND" else 0.0
+        return self.doubt if word == prompts.ABSTAIN_MARK else 0.0
 
 
 def test_the_reasoning_quotes_the_named_passage_then_the_answer_streams(tmp_path) -> None:  # type: ignore[no-untyped-def]
